@@ -1,0 +1,3 @@
+from schema_specialist.cli import main
+
+main()

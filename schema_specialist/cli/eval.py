@@ -1,0 +1,51 @@
+"""`schemagen eval ADAPTER`: validity of a format specialist vs baselines, with a `--target` gate."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+
+@click.command("eval")
+@click.argument("adapter", type=click.Path(file_okay=False))
+@click.option("-n", "n", type=int, default=300, help="Inputs in total: held-out test split first, then hypothesis.")
+@click.option("--target", type=float, default=None,
+              help="Gate: exit 1 when validity is below it (in (0, 1], e.g. 0.999).")
+@click.option("--strict", is_flag=True, help="Gate on the Wilson 95% lower bound instead of the rate.")
+@click.option("-o", "--out", "out", type=click.Path(file_okay=False), default=None,
+              help="Report directory (report.json/.md/.png) [default: ADAPTER/report].")
+@click.option("--data", type=click.Path(file_okay=False), default=None,
+              help="Dataset directory [default: the one in ADAPTER/schemagen.json].")
+@click.option("--base", default=None, help="Base model spec or directory [default: the adapter's].")
+@click.option("--seed", type=int, default=0, help="Seed for hypothesis inputs and sampling.")
+@click.option("--hypothesis-share", type=float, default=None,
+              help="Share of n drawn by hypothesis [default: whatever the test split leaves].")
+@click.option("--raw-hypothesis", is_flag=True,
+              help="Draw hypothesis instances from the schema as is (no realism narrowing).")
+@click.option("--baseline-n", type=int, default=None, help="Inputs for each baseline [default: min(n, 100)].")
+@click.option("--no-baselines", is_flag=True, help="Only evaluate the adapter.")
+@click.option("--batch-size", type=int, default=16, help="Answers generated per batch (left padding).")
+@click.option("--max-new-tokens", type=int, default=256, help="Answer length limit (truncation counts as failure).")
+@click.option("--temperature", type=float, default=0.0, help="0 = greedy.")
+@click.option("--threads", type=int, default=None, help="torch CPU threads.")
+def command(adapter: str, n: int, target: float | None, strict: bool, out: str | None, data: str | None,
+            base: str | None, seed: int, hypothesis_share: float | None, raw_hypothesis: bool,
+            baseline_n: int | None, no_baselines: bool, batch_size: int, max_new_tokens: int,
+            temperature: float, threads: int | None) -> None:
+    """Evaluate the adapter in ADAPTER: parse/validity/field accuracy with 95% intervals, baselines, gate.
+
+    Exit 0 at or above --target, 1 below it, 2 on bad input.
+    """
+    from ..evaluate import check_target, evaluate
+
+    check_target(target)
+    report = evaluate(adapter, n=n, target=target, strict=strict, data=data, base=base, seed=seed,
+                      hypothesis_share=hypothesis_share, baselines=not no_baselines, baseline_n=baseline_n,
+                      batch_size=batch_size, max_new_tokens=max_new_tokens, temperature=temperature,
+                      realistic=not raw_hypothesis, out_dir=out, show_progress=sys.stderr.isatty(),
+                      threads=threads)
+    click.echo(report.text())
+    click.echo(f"report: {report.out_dir}/report.md (json, png); summary: {adapter}/eval.json")
+    if report.exit_code:
+        click.get_current_context().exit(report.exit_code)

@@ -1,0 +1,48 @@
+"""`schemagen generate`: synthetic question -> perfect-JSON pairs for a schema."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("generate")
+@click.argument("schema", type=click.Path(dir_okay=False, path_type=str))
+@click.option("-n", "n", type=int, default=300, help="Pairs to produce (train+val+test, 80/10/10).")
+@click.option("-o", "--out", type=click.Path(file_okay=False), default=None,
+              help="Output directory [default: generated/<schema-stem>].")
+@click.option("--teacher", default="smollm2",
+              help="smollm2 (embedded), a local model dir, an offline-cached id, or openai:URL#MODEL.")
+@click.option("--engine", type=click.Choice(["auto", "xgrammar", "llguidance", "outlines_core"]), default="auto",
+              help="Constrained-decoding engine; auto picks per schema the one that compiles and enforces most.")
+@click.option("--seed", type=int, default=0, help="Makes a run reproducible.")
+@click.option("--batch-size", type=int, default=8, help="Prompts decoded together (1 = one stream).")
+@click.option("--dtype", type=click.Choice(["auto", "bfloat16", "float32"]), default="auto",
+              help="Teacher weights; auto = bfloat16 on CPUs with AVX512-BF16/AMX, else float32.")
+@click.option("--temperature", type=float, default=1.0, help="Teacher sampling temperature.")
+@click.option("--max-new-tokens", type=int, default=320, help="Cap on one instance's tokens.")
+@click.option("--max-candidates", type=int, default=None, help="Candidate budget [default: 4n+64].")
+@click.option("--time-budget", type=float, default=None, help="Stop after this many seconds (resumable).")
+@click.option("--threads", type=int, default=None, help="torch threads [default: all cores].")
+@click.option("--allow-remote-refs", is_flag=True, help="Allow $ref to http(s) URLs (network access).")
+@click.option("--overwrite", is_flag=True, help="Start again instead of resuming.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def command(schema: str, n: int, out: str | None, teacher: str, engine: str, seed: int, batch_size: int,
+            dtype: str, temperature: float, max_new_tokens: int, max_candidates: int | None, time_budget: float | None,
+            threads: int | None, allow_remote_refs: bool, overwrite: bool, quiet: bool) -> None:
+    """Write question -> JSON pairs for SCHEMA (resumes an interrupted run)."""
+    from ..generate import GenerateConfig, default_out_dir, generate
+    from ..schema import load_schema
+
+    cfg = GenerateConfig(n=n, seed=seed, teacher=teacher, engine=engine, batch_size=batch_size, dtype=dtype,
+                         temperature=temperature, max_new_tokens=max_new_tokens, max_candidates=max_candidates,
+                         overwrite=overwrite, allow_remote_refs=allow_remote_refs, threads=threads,
+                         progress=not quiet, time_budget=time_budget)
+    target = out or str(default_out_dir(load_schema(schema, allow_remote=allow_remote_refs)))
+    m = generate(schema, target, cfg)
+    c = m["counts"]
+    click.echo(f"{target}: {c['accepted']}/{m['requested']} pairs (train {c['train']}, val {c['val']}, "
+               f"test {c['test']}), rejected {c['rejected']}, acceptance {m['acceptance_rate']}, "
+               f"faithfulness {m['faithfulness']['rate']}, engine {m['engine']['name']}, "
+               f"{m['pairs_per_minute']} pairs/min")
+    if not m["complete"]:
+        click.echo("budget spent before -n was reached; rerun to continue or raise --max-candidates", err=True)

@@ -1,0 +1,28 @@
+"""`schemagen serve`: one base model, every adapter of a registry, an OpenAI-compatible API."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("serve")
+@click.option("--adapters", "adapters_dir", default="adapters", type=click.Path(file_okay=False),
+              help="Registry directory: one subdirectory per adapter made by `schemagen train`.")
+@click.option("--base", default=None, help="Base model spec (default: the adapters' own base; 'smollm2' if none).")
+@click.option("--host", default="127.0.0.1", help="Interface to listen on (loopback by default).")
+@click.option("--port", default=8000, type=click.IntRange(0, 65535), help="TCP port.")
+@click.option("--max-new-tokens", default=256, type=click.IntRange(1, 4096), help="Upper bound per answer.")
+@click.option("--max-body-bytes", default=1 << 20, type=click.IntRange(1024), help="Larger bodies get 413.")
+@click.option("--threads", default=None, type=click.IntRange(1), help="torch CPU threads.")
+def command(adapters_dir: str, base: str | None, host: str, port: int, max_new_tokens: int,
+            max_body_bytes: int, threads: int | None) -> None:
+    """Serve POST /v1/chat/completions and GET /v1/models, routing each schema to its adapter."""
+    from ..router import Router
+    from ..server import serve
+
+    router = Router(adapters_dir, base, max_new_tokens=max_new_tokens, threads=threads)
+    click.echo(f"schemagen: base {router.base_spec}; adapters: {', '.join(router.names) or '(none)'}", err=True)
+    for name, why in router.skipped.items():
+        click.echo(f"schemagen: skipped adapter {name}: {why}", err=True)
+    click.echo(f"schemagen: serving on http://{host}:{port}/v1", err=True)
+    serve(router, host, port, max_body_bytes=max_body_bytes)

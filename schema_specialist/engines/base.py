@@ -1,0 +1,83 @@
+"""The constrained-decoding engine interface and its registry (one registered class per engine)."""
+
+from __future__ import annotations
+
+import json
+import time
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+from ..errors import SchemagenError
+from ..schema import keywords_used, schema_hash
+
+# Structure every engine turns into grammar.
+STRUCTURAL = frozenset({
+    "type", "properties", "required", "items", "enum", "const", "anyOf", "$ref", "$defs", "definitions",
+    "additionalProperties", "minItems", "maxItems", "minLength", "maxLength", "pattern", "prefixItems",
+    "title", "description", "$schema", "$id", "default", "examples", "$comment",
+})
+ANNOTATIONS = frozenset({"title", "description", "$schema", "$id", "default", "examples", "$comment",
+                         "readOnly", "writeOnly", "deprecated", "$anchor", "contentMediaType", "contentEncoding"})
+
+
+class EngineError(SchemagenError):
+    """An engine cannot compile a schema."""
+
+
+class Engine(ABC):
+    """A grammar engine behind outlines: compile a schema once, hand out logits processors."""
+
+    name: ClassVar[str]
+    enforces: ClassVar[frozenset[str]]  # keywords the grammar enforces while decoding
+    rejects: ClassVar[frozenset[str]] = frozenset()  # keywords known to make compilation fail
+    mask_rank: ClassVar[int] = 0  # lower = cheaper mask per token; breaks ties in `auto`
+
+    def __init__(self, outlines_model: Any) -> None:
+        self.model = outlines_model
+        self._cache: dict[str, Any] = {}
+        self.compile_seconds: dict[str, float] = {}
+
+    @classmethod
+    def available(cls) -> bool:
+        """Whether the engine's package imports here."""
+        return True
+
+    def processor(self, schema: dict[str, Any]) -> Any:
+        """A logits processor for `schema`, compiled once per schema and cached."""
+        key = schema_hash(schema)
+        if key not in self._cache:
+            t0 = time.perf_counter()
+            try:
+                self._cache[key] = self._compile(json.dumps(schema))
+            except EngineError:
+                raise
+            except Exception as exc:  # engines raise many types; all mean "cannot compile"
+                raise EngineError(f"{self.name} cannot compile the schema: {_first_line(exc)}") from None
+            self.compile_seconds[key] = time.perf_counter() - t0
+        return self._cache[key]
+
+    @abstractmethod
+    def _compile(self, schema_json: str) -> Any:
+        """Compile and return a fresh outlines logits processor."""
+
+    @classmethod
+    def coverage(cls, schema: dict[str, Any]) -> tuple[set[str], set[str], set[str]]:
+        """(enforced, not enforced, rejected) keywords of `schema` for this engine."""
+        used = {k for k in keywords_used(schema) if k not in ANNOTATIONS}
+        rejected = used & cls.rejects
+        enforced = (used & cls.enforces) - rejected
+        return enforced, used - enforced - rejected, rejected
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
+
+
+ENGINES: dict[str, type[Engine]] = {}
+
+
+def register_engine(cls: type[Engine]) -> type[Engine]:
+    """Class decorator: make an engine selectable by name."""
+    ENGINES[cls.name] = cls
+    return cls

@@ -1,0 +1,385 @@
+"""The synthesis pipeline: teacher instance under constraints -> validate/repair -> question -> round trip.
+
+1. The teacher writes a realistic instance under grammar-constrained decoding (titles and descriptions
+   in its prompt steer the content, a random topic per candidate spreads it).
+2. Every candidate is validated against the *original* schema with the format checker; bounds an
+   engine ignored are repaired; what stays invalid is rejected with its reason.
+3. The question is rendered from the instance and the schema's words, and the round trip is checked:
+   every value of the answer must be stated in the question (faithfulness).
+4. Exact and near-duplicates are dropped; accepted pairs are appended and fsynced one by one to
+   train/val/test (80/10/10 by acceptance order), so an interrupted run resumes with nothing lost.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .dataset import MANIFEST, REJECTED, SPLITS, JsonlAppender, atomic_write_json, atomic_write_text, read_jsonl
+from .diversity import Diversity, NearDuplicates
+from .engines import EngineError
+from .errors import SchemagenError
+from .grammar import Limits, decoding_schema
+from .prompts import pair_record, teacher_messages
+from .questions import answer_text, missing_facts, render_question
+from .repair import repair
+from .schema import Schema, canonical_json, load_schema
+from .teachers import Teacher, make_teacher
+
+TOPICS = [
+    "a small business", "a hospital", "a university lab", "an online shop", "a logistics company",
+    "a bank", "a video game studio", "a city council", "a farm", "a airline", "a research team",
+    "a restaurant chain", "a software startup", "a museum", "a football club", "a library",
+    "a weather station", "a hotel", "a cloud platform", "a school", "a car factory", "a newspaper",
+    "a music festival", "a pharmacy", "a space agency", "a charity", "a law firm", "a bakery",
+    "an energy utility", "a film crew", "a shipping port", "a data centre", "a travel agency",
+]
+
+
+@dataclass
+class GenerateConfig:
+    """How many pairs, from which teacher and engine, and the decoding budget."""
+
+    n: int = 300
+    seed: int = 0
+    teacher: str = "smollm2"
+    engine: str = "auto"
+    batch_size: int = 8
+    dtype: str = "auto"  # teacher weights: bfloat16 where the CPU has AVX512-BF16/AMX, else float32
+    temperature: float = 1.0
+    max_new_tokens: int = 320
+    max_candidates: int | None = None  # default 4n + 64
+    overwrite: bool = False
+    allow_remote_refs: bool = False
+    threads: int | None = None
+    limits: Limits = field(default_factory=Limits)
+    progress: bool = True
+    time_budget: float | None = None  # seconds; stop early (resumable) when spent
+
+
+@dataclass
+class _State:
+    accepted: int = 0
+    candidates: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    faithful: int = 0
+    faithfulness_checked: int = 0
+    repaired: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    wall_seconds: float = 0.0
+    splits: Counter[str] = field(default_factory=Counter)
+
+
+class _Run:
+    """One (possibly resumed) generation into one directory."""
+
+    def __init__(self, schema: Schema, out: Path, cfg: GenerateConfig, teacher: Teacher) -> None:
+        self.schema, self.out, self.cfg, self.teacher = schema, out, cfg, teacher
+        self.state = _State()
+        self.dups = NearDuplicates()
+        self.instances: set[str] = set()
+        self.diversity = Diversity()
+        self.previous: dict[str, Any] = {}
+        self.engine = ""
+        self.compile_seconds = 0.0
+        self.engine_failures: list[str] = []
+        self.decoding: dict[str, Any] = {}
+
+    # ---- resume -------------------------------------------------------------------------------
+    def load_existing(self) -> None:
+        manifest = self.out / MANIFEST
+        if manifest.exists():
+            try:
+                self.previous = json.loads(manifest.read_text(encoding="utf-8"))
+            except ValueError:
+                self.previous = {}
+            old = (self.previous.get("schema") or {}).get("sha256")
+            if old and old != self.schema.sha256:
+                raise SchemagenError("holds a dataset of another version of the schema; pass --overwrite "
+                                     "to start again", self.out)
+            self.state.wall_seconds = float(self.previous.get("wall_seconds", 0.0))
+            tok = self.previous.get("tokens") or {}
+            self.state.prompt_tokens = int(tok.get("prompt", 0))
+            self.state.completion_tokens = int(tok.get("completion", 0))
+            self.state.faithfulness_checked = int((self.previous.get("faithfulness") or {}).get("checked", 0))
+            self.state.faithful = int((self.previous.get("faithfulness") or {}).get("faithful", 0))
+            self.state.repaired = int((self.previous.get("counts") or {}).get("repaired", 0))
+        last = -1
+        for split in SPLITS:
+            path = self.out / f"{split}.jsonl"
+            if not path.exists():
+                continue
+            for _, rec in read_jsonl(path, strict=False):
+                msgs = rec.get("messages") or []
+                meta = rec.get("schemagen") or {}
+                question, answer = msgs[-2]["content"], msgs[-1]["content"]
+                self.dups.check(question)
+                value = json.loads(answer)
+                self.instances.add(canonical_json(value))
+                self.diversity.add(question, value)
+                self.state.accepted += 1
+                self.state.splits[split] += 1
+                last = max(last, int(meta.get("candidate", last)))
+        if (self.out / REJECTED).exists():
+            for _, rec in read_jsonl(self.out / REJECTED, strict=False):
+                self.state.rejected[str(rec.get("reason", "unknown")).split(":")[0]] += 1
+                last = max(last, int(rec.get("candidate", last)))
+        self.state.candidates = last + 1
+
+    # ---- one candidate ------------------------------------------------------------------------
+    def judge(self, text: str, candidate: int) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """(accepted record, None) or (None, rejected record) for one teacher completion."""
+        rng = random.Random(f"{self.cfg.seed}:{candidate}:q")
+
+        def reject(reason: str, **extra: Any) -> tuple[None, dict[str, Any]]:
+            return None, {"candidate": candidate, "reason": reason, "output": text[:2000], **extra}
+
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            return reject(f"not JSON: {exc.msg} (truncated at max_new_tokens?)")
+        repaired = False
+        if not self.schema.is_valid(value):
+            value, remaining = repair(value, self.schema)
+            if remaining:
+                return reject(f"invalid: {remaining[0]}", errors=remaining[:5])
+            repaired = True
+        key = canonical_json(value)
+        if key in self.instances:
+            return reject("duplicate: same instance as an accepted pair")
+        question = render_question(value, self.schema, rng)
+        self.state.faithfulness_checked += 1
+        missing = missing_facts(question, value)
+        if missing:
+            return reject(f"not faithful: the question does not state {', '.join(missing[:3])}",
+                          question=question)
+        self.state.faithful += 1
+        dup = self.dups.check(question)
+        if dup:
+            return reject(f"duplicate: {dup}", question=question)
+        self.instances.add(key)
+        self.diversity.add(question, value)
+        if repaired:
+            self.state.repaired += 1
+        return {"question": question, "answer": answer_text(value, self.schema), "value": value,
+                "repaired": repaired}, None
+
+    # ---- the loop -----------------------------------------------------------------------------
+    def prompt_for(self, candidate: int) -> list[dict[str, str]]:
+        rng = random.Random(f"{self.cfg.seed}:{candidate}:topic")
+        words = [w for w in _schema_words(self.schema.raw) if len(w) > 3]
+        topic = rng.choice(TOPICS)
+        if words and rng.random() < 0.5:
+            topic += f" and {rng.choice(words)}"
+        return teacher_messages(self.decoding, self.schema.title, self.schema.description, topic)
+
+    def run(self) -> dict[str, Any]:
+        cfg = self.cfg
+        budget = cfg.max_candidates if cfg.max_candidates is not None else 4 * cfg.n + 64
+        self.decoding = decoding_schema(self.schema, cfg.limits)
+        t0 = time.perf_counter()
+        try:
+            prep = self.teacher.prepare(self.decoding, cfg.engine)
+        except EngineError as first:
+            try:  # the narrowed schema can trip an engine the original does not
+                prep = self.teacher.prepare(self.schema.raw, cfg.engine)
+                self.decoding = self.schema.raw
+            except EngineError:
+                raise SchemagenError(str(first), self.schema.path) from None
+        self.engine, self.compile_seconds, self.engine_failures = prep.engine, prep.compile_seconds, prep.failures
+        self.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.out / "schema.json", self.schema.raw)
+        writers = {s: JsonlAppender(self.out / f"{s}.jsonl") for s in SPLITS}
+        rejected = JsonlAppender(self.out / REJECTED)
+        bar = _progress(cfg.n, self.state.accepted, cfg.progress)
+        started = time.perf_counter()
+        try:
+            while self.state.accepted < cfg.n and self.state.candidates < budget:
+                if cfg.time_budget is not None and time.perf_counter() - started > cfg.time_budget:
+                    break
+                needed = cfg.n - self.state.accepted
+                size = min(cfg.batch_size, budget - self.state.candidates, needed + (needed + 3) // 4)
+                first = self.state.candidates
+                prompts = [self.prompt_for(first + i) for i in range(size)]
+                completions = self.teacher.complete(prompts, temperature=cfg.temperature,
+                                                    max_new_tokens=cfg.max_new_tokens, seed=cfg.seed * 1_000_003 + first)
+                self.state.prompt_tokens += sum(c.prompt_tokens for c in completions)
+                self.state.completion_tokens += sum(c.completion_tokens for c in completions)
+                for i, comp in enumerate(completions):
+                    if self.state.accepted >= cfg.n:
+                        break
+                    cand = first + i
+                    self.state.candidates = cand + 1
+                    ok, bad = self.judge(comp.text, cand)
+                    if ok is not None:
+                        split = _split(self.state.accepted)
+                        meta = {"id": f"c{cand:06d}", "candidate": cand, "split": split,
+                                "source": "repaired" if ok["repaired"] else "teacher", "engine": self.engine}
+                        writers[split].append(pair_record(ok["question"], ok["answer"], meta))
+                        self.state.accepted += 1
+                        self.state.splits[split] += 1
+                        bar.update(1)
+                    elif bad is not None:
+                        rejected.append(bad)
+                        self.state.rejected[bad["reason"].split(":")[0]] += 1
+                self.state.wall_seconds += time.perf_counter() - t0
+                t0 = time.perf_counter()
+                bar.set_postfix(accepted=self.state.accepted, rejected=sum(self.state.rejected.values()))
+                self.write_manifest(final=False)
+        finally:
+            self.state.wall_seconds += time.perf_counter() - t0
+            bar.close()
+            for w in [*writers.values(), rejected]:
+                w.close()
+            self.write_manifest(final=True)
+        write_card(self.out)
+        return json.loads((self.out / MANIFEST).read_text(encoding="utf-8"))
+
+    def write_manifest(self, final: bool) -> None:
+        s, cfg = self.state, self.cfg
+        n_rej = sum(s.rejected.values())
+        checked = s.faithfulness_checked
+        path = self.schema.path
+        manifest = {
+            "format": "schemagen-dataset/1",
+            "tool": {"name": "schemagen", "version": __version__},
+            "schema": {
+                "name": self.schema.name, "title": self.schema.title, "draft": self.schema.draft,
+                "sha256": self.schema.sha256, "path": str(path) if path else None,
+                "path_from_dataset": _relpath(path, self.out) if path else None,
+            },
+            "teacher": self.teacher.describe(),
+            "engine": {"name": self.engine, "choice": cfg.engine, "compile_seconds": round(self.compile_seconds, 4),
+                       "failures": self.engine_failures},
+            "seed": cfg.seed,
+            "settings": {k: v for k, v in asdict(cfg).items() if k not in ("progress", "overwrite")},
+            "requested": cfg.n,
+            "complete": s.accepted >= cfg.n,
+            "counts": {"accepted": s.accepted, **{k: s.splits.get(k, 0) for k in SPLITS},
+                       "rejected": n_rej, "rejected_by_reason": dict(s.rejected), "candidates": s.candidates,
+                       "repaired": s.repaired},
+            "acceptance_rate": round(s.accepted / s.candidates, 4) if s.candidates else None,
+            "faithfulness": {"rate": round(s.faithful / checked, 4) if checked else None,
+                             "checked": checked, "faithful": s.faithful,
+                             "method": "every scalar of the answer is stated in the question (round trip)"},
+            "validity": {"checked_with": "jsonschema + format checker against the original schema",
+                         "emitted_valid": s.accepted},
+            "tokens": {"prompt": s.prompt_tokens, "completion": s.completion_tokens},
+            "wall_seconds": round(s.wall_seconds, 2),
+            "pairs_per_minute": round(60 * s.accepted / s.wall_seconds, 2) if s.wall_seconds else None,
+            "diversity": self.diversity.summary(),
+            "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        atomic_write_json(self.out / MANIFEST, manifest)
+
+
+def _split(index: int) -> str:
+    from .dataset import split_for
+
+    return split_for(index)
+
+
+def _relpath(path: Path, start: Path) -> str:
+    import os
+
+    return os.path.relpath(path.resolve(), start.resolve())
+
+
+def _schema_words(node: Any) -> list[str]:
+    words: list[str] = []
+    if isinstance(node, dict):
+        for key in ("title", "description"):
+            if isinstance(node.get(key), str):
+                words.extend(w.strip(".,;:()").lower() for w in node[key].split())
+        for v in node.values():
+            words.extend(_schema_words(v))
+    elif isinstance(node, list):
+        for v in node:
+            words.extend(_schema_words(v))
+    return words
+
+
+def _progress(total: int, initial: int, enabled: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, disable=not enabled, unit="pair", dynamic_ncols=True,
+                desc="generate")
+
+
+def default_out_dir(schema: Schema) -> Path:
+    return Path("generated") / schema.name
+
+
+def generate(schema_path: str | Path, out_dir: str | Path | None = None, config: GenerateConfig | None = None,
+             teacher: Teacher | None = None) -> dict[str, Any]:
+    """Generate (or resume) a dataset for one schema; returns its manifest."""
+    cfg = config or GenerateConfig()
+    if cfg.n < 1:
+        raise SchemagenError(f"-n must be at least 1, got {cfg.n}")
+    schema = load_schema(schema_path, allow_remote=cfg.allow_remote_refs)
+    out = Path(out_dir) if out_dir else default_out_dir(schema)
+    if out.exists() and not out.is_dir():
+        raise SchemagenError("exists and is not a directory", out)
+    if cfg.overwrite and out.exists():
+        for name in [*(f"{s}.jsonl" for s in SPLITS), REJECTED, MANIFEST, "card.md", "schema.json"]:
+            (out / name).unlink(missing_ok=True)
+    run = _Run(schema, out, cfg, teacher or make_teacher(cfg.teacher, threads=cfg.threads, dtype=cfg.dtype))
+    run.load_existing()
+    if run.state.accepted >= cfg.n:
+        run.decoding = decoding_schema(schema, cfg.limits)
+        run.engine = str((run.previous.get("engine") or {}).get("name", ""))
+        run.write_manifest(final=True)
+        write_card(out)
+        return json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    return run.run()
+
+
+def write_card(out: Path, examples: int = 5) -> None:
+    """card.md: the figures of the manifest and five random pairs."""
+    m = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    pairs: list[tuple[str, str]] = []
+    for split in SPLITS:
+        p = out / f"{split}.jsonl"
+        if p.exists():
+            pairs += [(r["messages"][-2]["content"], r["messages"][-1]["content"])
+                      for _, r in read_jsonl(p, strict=False)]
+    rng = random.Random(m.get("seed", 0))
+    sample = rng.sample(pairs, min(examples, len(pairs)))
+    c, f, d = m["counts"], m["faithfulness"], m["diversity"]
+    lines = [
+        f"# Dataset card: {m['schema']['title']}", "",
+        f"Generated by schemagen {m['tool']['version']} from `{m['schema']['path']}` "
+        f"(sha256 `{m['schema']['sha256'][:16]}...`, {m['schema']['draft']}).", "",
+        "| figure | value |", "|---|---|",
+        f"| pairs (train / val / test) | {c['accepted']} ({c['train']} / {c['val']} / {c['test']}) |",
+        f"| candidates / rejected | {c['candidates']} / {c['rejected']} |",
+        f"| acceptance rate | {m['acceptance_rate']} |",
+        f"| faithfulness rate | {f['rate']} ({f['faithful']}/{f['checked']}) |",
+        f"| repaired then accepted | {c['repaired']} |",
+        f"| teacher | {m['teacher'].get('spec') or m['teacher'].get('url')} ({m['teacher']['kind']}) |",
+        f"| engine | {m['engine']['name']} (choice: {m['engine']['choice']}) |",
+        f"| seed | {m['seed']} |",
+        f"| tokens (prompt / completion) | {m['tokens']['prompt']} / {m['tokens']['completion']} |",
+        f"| wall time | {m['wall_seconds']} s ({m['pairs_per_minute']} pairs/min) |",
+        f"| distinct-1 / distinct-2 of questions | {d['distinct_1']} / {d['distinct_2']} |",
+        f"| mean distinct-value ratio per field | {d['mean_field_distinct_ratio']} |",
+        "", "Rejections by reason: " + (", ".join(f"{k} {v}" for k, v in c["rejected_by_reason"].items())
+                                         or "none"),
+        "", "## Five random pairs", "",
+    ]
+    for q, a in sample:
+        lines += ["**Q:** " + q.replace("\n", "  \n"), "", f"**A:** `{a}`", ""]
+    atomic_write_text(out / "card.md", "\n".join(lines))
+
+
+def reset_dir(out: Path) -> None:
+    """Remove a generated directory entirely (used by tests and --overwrite of callers)."""
+    shutil.rmtree(out, ignore_errors=True)

@@ -1,0 +1,55 @@
+"""The one short prompt that train, eval and the router share, and the teacher's prompts."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+# The specialist's whole instruction: the schema itself lives in the adapter's weights.
+TASK_SYSTEM = "Reply with the JSON only."
+
+
+def task_messages(question: str) -> list[dict[str, str]]:
+    """Messages for the specialist (train, eval and serve all use this)."""
+    return [{"role": "system", "content": TASK_SYSTEM}, {"role": "user", "content": question}]
+
+
+def schema_messages(question: str, schema: dict[str, Any]) -> list[dict[str, str]]:
+    """The prompt-only baseline: the same question with the whole schema written into the prompt."""
+    system = (f"{TASK_SYSTEM} The JSON must validate against this JSON Schema:\n"
+              f"{json.dumps(schema, separators=(',', ':'))}")
+    return [{"role": "system", "content": system}, {"role": "user", "content": question}]
+
+
+def pair_record(question: str, answer: str, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A dataset line in the chat `messages` format that TRL, Unsloth and OpenAI fine-tuning read."""
+    record: dict[str, Any] = {"messages": task_messages(question) + [{"role": "assistant", "content": answer}]}
+    if meta:
+        record["schemagen"] = meta
+    return record
+
+
+def _field_lines(schema: dict[str, Any], limit: int = 16) -> list[str]:
+    props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+    lines = []
+    for key, sub in list(props.items())[:limit]:
+        if not isinstance(sub, dict):
+            continue
+        hint = str(sub.get("description") or sub.get("title") or "")[:80]
+        if isinstance(sub.get("enum"), list):
+            hint += f" (one of: {', '.join(json.dumps(v) for v in sub['enum'][:8])})"
+        lines.append(f"- {key}: {hint}".rstrip(": "))
+    return lines
+
+
+def teacher_messages(schema: dict[str, Any], title: str, description: str, topic: str) -> list[dict[str, str]]:
+    """Ask the teacher for one realistic instance; titles and descriptions steer its content."""
+    parts = [f"Write one realistic example of a {title} as JSON."]
+    if description:
+        parts.append(description.strip())
+    fields = _field_lines(schema)
+    if fields:
+        parts.append("Fields:\n" + "\n".join(fields))
+    parts.append(f"Make it about {topic}. Use concrete, plausible values.")
+    return [{"role": "system", "content": "You write realistic, varied example data as compact JSON."},
+            {"role": "user", "content": "\n".join(parts)}]

@@ -1,0 +1,58 @@
+"""A local transformers teacher: batched, grammar-constrained decoding through outlines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import Completion, Prepared, Teacher, register_teacher
+
+
+@register_teacher
+class LocalTeacher(Teacher):
+    kind = "local"
+
+    def __init__(self, spec: str, *, threads: int | None = None, loaded: Any = None, dtype: str = "auto") -> None:
+        super().__init__(spec)
+        import outlines
+
+        from ..engines import EngineSet
+        from ..models import load_model
+
+        self.loaded = loaded or load_model(spec, threads=threads, dtype=dtype)
+        self.outlines_model = outlines.from_transformers(self.loaded.model, self.loaded.tokenizer)
+        self.engines = EngineSet(self.outlines_model)
+        self._processor: Any = None
+        self.engine = ""
+
+    def prepare(self, schema: dict[str, Any], engine: str = "auto") -> Prepared:
+        name, processor, failures = self.engines.pick(schema, engine)
+        self._processor, self.engine = processor, name
+        seconds = max(self.engines.get(name).compile_seconds.values(), default=0.0)
+        return Prepared(name, seconds, failures)
+
+    def complete(self, prompts: list[list[dict[str, str]]], *, temperature: float, max_new_tokens: int,
+                 seed: int) -> list[Completion]:
+        import torch
+        from outlines.generator import SteerableGenerator
+        from outlines.inputs import Chat
+
+        torch.manual_seed(seed)
+        gen = SteerableGenerator.from_processor(self.outlines_model, self._processor)
+        kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens}
+        if temperature > 0:
+            kwargs.update(do_sample=True, temperature=temperature, top_p=0.95)
+        else:
+            kwargs.update(do_sample=False)
+        with torch.inference_mode():
+            texts = gen.batch([Chat(p) for p in prompts], **kwargs)
+        tok = self.loaded.tokenizer
+        out = []
+        for p, t in zip(prompts, texts, strict=True):
+            prompt_text = tok.apply_chat_template(p, add_generation_prompt=True, tokenize=False)
+            n_prompt = len(tok(prompt_text, add_special_tokens=False)["input_ids"])
+            out.append(Completion(t, n_prompt, len(tok(t, add_special_tokens=False)["input_ids"])))
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "spec": self.spec, "model_path": str(self.loaded.path),
+                "model_class": type(self.loaded.model).__name__, "dtype": str(self.loaded.model.dtype)}

@@ -1,0 +1,58 @@
+"""Write one benchmark's section of docs/BENCHMARKS.md between its own markers (others untouched)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import re
+import subprocess
+from pathlib import Path
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "BENCHMARKS.md"
+HEADER = "# Benchmarks\n\nEvery figure here is written by a script under `scripts/`; rerun it to refresh its section.\n"
+
+
+def machine() -> str:
+    """One line naming the machine: CPU model, cores, memory, Python and torch versions."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f", {kb / 2**20:.0f} GiB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import torch
+
+        tv = f", torch {torch.__version__}"
+    except ImportError:
+        tv = ""
+    return f"{cpu}, {os.cpu_count()} cores{mem}, Python {platform.python_version()}{tv}, no GPU"
+
+
+def update_section(name: str, title: str, command: str, body: str) -> None:
+    """Replace (or append) the section `name` with a titled block: command, machine, date, body."""
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    text = DOC.read_text(encoding="utf-8") if DOC.exists() else HEADER
+    rev = ""
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                             cwd=DOC.parent.parent, check=False).stdout.strip()
+    except OSError:
+        pass
+    block = (f"<!-- {name}:start -->\n## {title}\n\n- command: `{command}`\n- machine: {machine()}\n"
+             f"- date: {_dt.date.today().isoformat()}{f' (commit {rev})' if rev else ''}\n\n{body.strip()}\n"
+             f"<!-- {name}:end -->\n")
+    pattern = re.compile(rf"<!-- {re.escape(name)}:start -->.*?<!-- {re.escape(name)}:end -->\n?", re.S)
+    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + block
+    tmp = DOC.with_suffix(".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(DOC)

@@ -1,0 +1,259 @@
+"""`schemagen serve`: a real uvicorn server on loopback, driven by the official `openai` client and httpx."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from test_router import COLOR, FLAG, OTHER, build_adapter
+
+from schema_specialist.schema import schema_from_dict, schema_hash
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, tiny_mistral_dir: Path) -> Iterator[tuple[str, Any]]:
+    from schema_specialist.router import Router
+    from schema_specialist.server import ServerThread
+
+    root = tmp_path_factory.mktemp("srv") / "adapters"
+    build_adapter(tiny_mistral_dir, root, "flag", FLAG, seed=1)
+    build_adapter(tiny_mistral_dir, root, "color", COLOR, seed=2)
+    router = Router(root, max_new_tokens=24)
+    with ServerThread(router, "127.0.0.1", 0, max_body_bytes=64 * 1024) as url:
+        yield url, router
+
+
+@pytest.fixture
+def client(served: tuple[str, Any]) -> openai.OpenAI:
+    return openai.OpenAI(base_url=served[0] + "/v1", api_key="x", max_retries=0, timeout=120)
+
+
+def _fmt(schema: dict[str, Any], strict: bool, name: str = "s") -> dict[str, Any]:
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": strict}}
+
+
+def _meta(obj: Any) -> dict[str, Any]:
+    """The `schemagen` object of a response (an extra field for the openai client)."""
+    extra = obj.model_extra or {}
+    return dict(extra["schemagen"])
+
+
+def _ask(client: openai.OpenAI, schema: dict[str, Any] | None, *, strict: bool = False, model: str = "auto",
+         question: str = "Is it fine? yes. Colour: blue.") -> Any:
+    kwargs: dict[str, Any] = {"response_format": _fmt(schema, strict)} if schema is not None else {}
+    return client.chat.completions.create(model=model, messages=[{"role": "user", "content": question}],
+                                          max_tokens=24, **kwargs)
+
+
+def test_models_lists_both_adapters(client: openai.OpenAI) -> None:
+    models = {m.id: m for m in client.models.list().data}
+    assert {"flag", "color", "base"} <= set(models)
+    assert _meta(models["flag"])["schema_sha256"] == schema_hash(FLAG)
+    assert client.models.retrieve("color").id == "color"
+
+
+@pytest.mark.parametrize("schema,name", [(FLAG, "flag"), (COLOR, "color")])
+def test_each_schema_reaches_its_adapter(client: openai.OpenAI, schema: dict[str, Any], name: str) -> None:
+    resp = _ask(client, schema)
+    meta = _meta(resp)
+    assert resp.model == name
+    assert meta["adapter"] == name and meta["path"] == "adapter"
+    assert meta["schema_sha256"] == schema_hash(schema)
+    assert isinstance(meta["valid"], bool)
+    assert resp.usage is not None and resp.usage.prompt_tokens > 0 and 0 < resp.usage.completion_tokens <= 24
+    assert resp.usage.total_tokens == resp.usage.prompt_tokens + resp.usage.completion_tokens
+
+
+@pytest.mark.parametrize("schema,name", [(FLAG, "flag"), (COLOR, "color")])
+def test_strict_answers_are_valid(client: openai.OpenAI, schema: dict[str, Any], name: str) -> None:
+    resp = _ask(client, schema, strict=True)
+    meta = _meta(resp)
+    assert meta["adapter"] == name
+    assert meta["path"] in ("adapter", "adapter+constrained-retry")
+    assert meta["valid"] is True
+    assert schema_from_dict(schema).errors(json.loads(resp.choices[0].message.content)) == []
+
+
+def test_model_names_an_adapter_directly(client: openai.OpenAI) -> None:
+    resp = _ask(client, None, model="color")
+    assert resp.model == "color" and _meta(resp)["adapter"] == "color"
+
+
+def test_unknown_schema_falls_back_to_constrained(client: openai.OpenAI) -> None:
+    resp = _ask(client, OTHER, question="n is 4, yes")
+    meta = _meta(resp)
+    assert resp.model == "base"
+    assert meta["adapter"] is None and meta["path"] == "constrained" and meta["engine"]
+    value = json.loads(resp.choices[0].message.content)
+    assert schema_from_dict(OTHER).errors(value) == []
+    assert meta["valid"] is True
+
+
+def test_concurrent_clients_are_serialized(client: openai.OpenAI) -> None:
+    results: list[Any] = []
+    errors: list[BaseException] = []
+
+    def one(schema: dict[str, Any]) -> None:
+        try:
+            results.append(_ask(client, schema, strict=True))
+        except BaseException as exc:  # collected, asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=(s,)) for s in (FLAG, COLOR, OTHER, FLAG, COLOR, OTHER)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors and len(results) == 6
+    assert all(_meta(r)["valid"] is True for r in results)
+    assert sorted(r.model for r in results) == ["base", "base", "color", "color", "flag", "flag"]
+
+
+def test_event_loop_serves_while_inference_is_busy(served: tuple[str, Any], client: openai.OpenAI) -> None:
+    url, router = served
+    done: list[Any] = []
+    with router._lock:  # inference is "busy": the chat request waits in its worker thread
+        t = threading.Thread(target=lambda: done.append(_ask(client, FLAG)))
+        t.start()
+        r = httpx.get(url + "/v1/models", timeout=30)
+        assert r.status_code == 200 and not done
+    t.join(timeout=120)
+    assert done and done[0].model == "flag"
+
+
+def _error_of(resp: httpx.Response) -> dict[str, Any]:
+    body = resp.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"message", "type", "param", "code"}
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    return dict(body["error"])
+
+
+MSG = [{"role": "user", "content": "hi"}]
+
+
+def _deep(depth: int) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object"}
+    for _ in range(depth):
+        schema = {"type": "object", "properties": {"a": schema}}
+    return schema
+
+
+BAD_REQUESTS: list[tuple[str, Any, int]] = [
+    ("malformed json", b'{"messages": [', 400),
+    ("not an object", b"[1, 2]", 400),
+    ("not utf-8", b"\xff\xfe\x00", 400),
+    ("empty body", b"", 400),
+    ("missing messages", {"model": "flag"}, 400),
+    ("empty messages", {"messages": []}, 400),
+    ("messages not a list", {"messages": "hi"}, 400),
+    ("bad role", {"messages": [{"role": "wizard", "content": "x"}]}, 400),
+    ("no user message", {"messages": [{"role": "system", "content": "x"}]}, 400),
+    ("bad content", {"messages": [{"role": "user", "content": 5}]}, 400),
+    ("image part", {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]}, 400),
+    ("unknown model", {"model": "nope", "messages": MSG}, 404),
+    ("dotdot model", {"model": "../flag", "messages": MSG}, 400),
+    ("slash model", {"model": "a/b", "messages": MSG}, 400),
+    ("backslash model", {"model": "a\\b", "messages": MSG}, 400),
+    ("model not a string", {"model": 3, "messages": MSG}, 400),
+    ("invalid schema", {"messages": MSG, "response_format": _fmt({"type": "nonsense"}, True)}, 400),
+    ("schema not object", {"messages": MSG, "response_format": _fmt([1], True)}, 400),  # type: ignore[arg-type]
+    ("boolean schema", {"messages": MSG, "response_format": {"type": "json_schema",
+                                                             "json_schema": {"name": "b", "schema": True}}}, 400),
+    ("file ref", {"messages": MSG, "response_format": _fmt({"$ref": "/etc/passwd"}, True)}, 400),
+    ("remote ref", {"messages": MSG, "response_format": _fmt({"$ref": "https://x.test/s.json"}, True)}, 400),
+    ("bad format type", {"messages": MSG, "response_format": {"type": "yaml"}}, 400),
+    ("schema for another adapter", {"model": "flag", "messages": MSG, "response_format": _fmt(COLOR, True)}, 400),
+    ("stream", {"messages": MSG, "stream": True}, 400),
+    ("n=2", {"messages": MSG, "n": 2}, 400),
+    ("bad max_tokens", {"messages": MSG, "max_tokens": -1}, 400),
+    ("too long prompt", {"messages": [{"role": "user", "content": "word " * 12000}]}, 400),
+    ("deeply nested body", b'{"messages":' + b"[" * 30000 + b"]" * 30000 + b"}", 400),
+    ("deeply nested schema", {"messages": MSG, "response_format": _fmt(_deep(450), True)}, 400),
+    ("over size limit", {"messages": [{"role": "user", "content": "x" * (70 * 1024)}]}, 413),
+]
+
+
+@pytest.mark.parametrize("name,body,status", BAD_REQUESTS, ids=[b[0] for b in BAD_REQUESTS])
+def test_bad_requests_get_4xx(served: tuple[str, Any], name: str, body: Any, status: int) -> None:
+    url = served[0]
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    r = httpx.post(url + "/v1/chat/completions", content=content,
+                   headers={"content-type": "application/json"}, timeout=60)
+    assert r.status_code == status, r.text
+    _error_of(r)
+
+
+def test_chunked_body_over_limit_gets_413(served: tuple[str, Any]) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"messages": [{"role": "user", "content": "'
+        for _ in range(80):
+            yield b"x" * 1024
+        yield b'"}]}'
+
+    r = httpx.post(served[0] + "/v1/chat/completions", content=chunks(), timeout=60)
+    assert r.status_code == 413
+    _error_of(r)
+
+
+def test_unknown_route_and_method(served: tuple[str, Any]) -> None:
+    assert _error_of(r := httpx.get(served[0] + "/v1/nothing")) and r.status_code == 404
+    assert _error_of(r := httpx.get(served[0] + "/v1/chat/completions")) and r.status_code == 405
+    assert _error_of(r := httpx.get(served[0] + "/v1/models/nope")) and r.status_code == 404
+
+
+def test_openai_client_sees_errors_and_server_keeps_serving(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.NotFoundError) as nf:
+        client.chat.completions.create(model="nope", messages=[{"role": "user", "content": "x"}])
+    assert nf.value.status_code == 404
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model="../etc", messages=[{"role": "user", "content": "x"}])
+    with pytest.raises(openai.BadRequestError):
+        _ask(client, {"type": "object", "properties": {"a": {"type": "wrong"}}}, strict=True)
+    # still serving, and still routing correctly
+    resp = _ask(client, FLAG)
+    assert resp.model == "flag"
+
+
+def test_serve_cli_subprocess(served: tuple[str, Any]) -> None:
+    """`schemagen serve` itself: starts, lists the registry's adapters, answers, stops on SIGTERM."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    router = served[1]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "schema_specialist", "serve", "--adapters", str(router.root), "--port", str(port),
+         "--max-new-tokens", "24", "--threads", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(600):
+            if proc.poll() is not None:
+                break
+            try:
+                if httpx.get(url + "/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+        ids = {m["id"] for m in httpx.get(url + "/v1/models").json()["data"]}
+        assert ids == {"flag", "color", "base"}
+        r = httpx.post(url + "/v1/chat/completions", timeout=60, json={
+            "model": "auto", "messages": [{"role": "user", "content": "red"}], "response_format": _fmt(COLOR, True)})
+        assert r.status_code == 200 and r.json()["schemagen"]["adapter"] == "color"
+        assert r.json()["schemagen"]["valid"] is True
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

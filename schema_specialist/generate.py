@@ -22,7 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .dataset import MANIFEST, REJECTED, SPLITS, JsonlAppender, atomic_write_json, atomic_write_text, read_jsonl
+from .dataset import (
+    MANIFEST,
+    REJECTED,
+    SPLITS,
+    JsonlAppender,
+    atomic_write_json,
+    atomic_write_text,
+    read_jsonl,
+)
 from .diversity import Diversity, NearDuplicates
 from .engines import EngineError
 from .errors import SchemagenError
@@ -188,12 +196,12 @@ class _Run:
         t0 = time.perf_counter()
         try:
             prep = self.teacher.prepare(self.decoding, cfg.engine)
-        except EngineError as first:
+        except EngineError as narrowed_error:
             try:  # the narrowed schema can trip an engine the original does not
                 prep = self.teacher.prepare(self.schema.raw, cfg.engine)
                 self.decoding = self.schema.raw
             except EngineError:
-                raise SchemagenError(str(first), self.schema.path) from None
+                raise SchemagenError(str(narrowed_error), self.schema.path) from None
         self.engine, self.compile_seconds, self.engine_failures = prep.engine, prep.compile_seconds, prep.failures
         self.out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.out / "schema.json", self.schema.raw)

@@ -53,7 +53,7 @@ def embedded_dir() -> Path:
     try:
         tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-        model.hf_quantizer = None  # dequantised on load; save_pretrained refuses while these are set
+        model.hf_quantizer = None  # type: ignore[assignment]  # dequantised on load; save_pretrained refuses while these are set
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
         model.save_pretrained(tmp, safe_serialization=True)

@@ -30,7 +30,9 @@ def pair_record(question: str, answer: str, meta: dict[str, Any] | None = None) 
 
 
 def _field_lines(schema: dict[str, Any], limit: int = 16) -> list[str]:
-    props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+    props = schema.get("properties")
+    if not isinstance(props, dict):
+        return []
     lines = []
     for key, sub in list(props.items())[:limit]:
         if not isinstance(sub, dict):

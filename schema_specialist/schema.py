@@ -16,6 +16,7 @@ import jsonschema
 import referencing
 import referencing.exceptions
 from jsonschema.validators import validator_for
+from referencing.jsonschema import DRAFT202012
 
 from .errors import SchemagenError
 
@@ -240,7 +241,7 @@ def _local_registry(raw: dict[str, Any], path: Path | None, allow_remote: bool) 
             except (OSError, ValueError) as exc:
                 raise SchemagenError(f"$ref {ref!r} at {pointer}: cannot load {file}: {exc}", path) from None
             resources[target] = referencing.Resource.from_contents(
-                sub, default_specification=referencing.jsonschema.DRAFT202012)
+                sub, default_specification=DRAFT202012)
             pending.append((sub, file))
     registry: referencing.Registry = referencing.Registry().with_resources(resources.items())
     return registry

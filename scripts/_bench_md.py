@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import os
 import platform
@@ -43,11 +44,9 @@ def update_section(name: str, title: str, command: str, body: str) -> None:
     DOC.parent.mkdir(parents=True, exist_ok=True)
     text = DOC.read_text(encoding="utf-8") if DOC.exists() else HEADER
     rev = ""
-    try:
+    with contextlib.suppress(OSError):
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                              cwd=DOC.parent.parent, check=False).stdout.strip()
-    except OSError:
-        pass
     block = (f"<!-- {name}:start -->\n## {title}\n\n- command: `{command}`\n- machine: {machine()}\n"
              f"- date: {_dt.date.today().isoformat()}{f' (commit {rev})' if rev else ''}\n\n{body.strip()}\n"
              f"<!-- {name}:end -->\n")

@@ -17,7 +17,7 @@ class OpenAITeacher(Teacher):
 
     def __init__(self, spec: str, *, timeout: float = 120.0, **_: Any) -> None:  # threads/dtype: n/a
         super().__init__(spec)
-        url, _, model = spec.partition("#")
+        url, _sep, model = spec.partition("#")
         if not url.startswith(("http://", "https://")):
             raise SchemagenError(f"bad --teacher 'openai:{spec}': expected openai:http(s)://HOST/v1#MODEL")
         self.url = url.rstrip("/")

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The main job on the embedded default model, CPU only: schema -> pairs -> LoRA adapter -> validity report.
+# Usage: bash scripts/demo.sh [SCHEMA] [PAIRS] [EVAL_N]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SCHEMA=${1:-schemas/agent_status.json}
+PAIRS=${2:-300}
+EVAL_N=${3:-300}
+NAME=$(basename "$SCHEMA" .json)
+S=.venv/bin/schemagen
+start=$(date +%s)
+$S generate "$SCHEMA" -n "$PAIRS" -o "generated/$NAME" --seed 1
+t1=$(date +%s)
+if $S --help | grep -q " train "; then
+  $S train "generated/$NAME" -o "adapters/$NAME"
+fi
+t2=$(date +%s)
+if $S --help | grep -q " eval "; then
+  $S eval "adapters/$NAME" -n "$EVAL_N" --target 0.95 -o "reports/$NAME" || echo "demo: below target (see reports/$NAME/report.md)"
+fi
+t3=$(date +%s)
+echo "demo: generate $((t1 - start)) s, train $((t2 - t1)) s, eval $((t3 - t2)) s, total $((t3 - start)) s"

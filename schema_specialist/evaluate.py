@@ -355,12 +355,12 @@ class ModelRunner:
     """The base model with the adapter loaded once; batched generators for the three systems."""
 
     def __init__(self, info: AdapterMeta, *, max_new_tokens: int = 256, temperature: float = 0.0,
-                 seed: int = 0, threads: int | None = None) -> None:
+                 seed: int = 0, threads: int | None = None, dtype: str = "auto") -> None:
         from .models import load_model
 
         if not (info.path / "adapter_config.json").is_file():
             raise SchemagenError("no adapter_config.json (PEFT weights missing)", info.path)
-        loaded = load_model(info.base, threads=threads)
+        loaded = load_model(info.base, threads=threads, dtype=dtype)
         self.tokenizer = loaded.tokenizer
         self.hf_model = loaded.model
         try:
@@ -469,7 +469,9 @@ class ModelRunner:
         gens = []
         for text, p in zip(texts, prompt_tokens, strict=True):
             n = len(self.tokenizer.encode(str(text), add_special_tokens=False))
-            gens.append(Generation(str(text), p, n, n >= self.max_new_tokens, per))
+            # Under the grammar, output that does not parse can only be a cut-off at the token limit.
+            cut = n >= self.max_new_tokens or not parse_json(str(text))[0]
+            gens.append(Generation(str(text), p, min(n, self.max_new_tokens), cut, per))
         return gens
 
 
@@ -794,7 +796,7 @@ def evaluate(adapter_dir: str | Path, *, n: int = 300, target: float | None = No
              hypothesis_share: float | None = None, baselines: bool = True, baseline_n: int | None = None,
              batch_size: int = 16, max_new_tokens: int = 256, temperature: float = 0.0,
              realistic: bool = True, out_dir: str | Path | None = None, write: bool = True,
-             show_progress: bool = False, threads: int | None = None,
+             show_progress: bool = False, threads: int | None = None, dtype: str = "auto",
              generators: dict[str, Generator] | None = None) -> Report:
     """Evaluate an adapter: inputs, systems, metrics, gate; write the report unless `write=False`.
 
@@ -820,7 +822,7 @@ def evaluate(adapter_dir: str | Path, *, n: int = 300, target: float | None = No
     runner: ModelRunner | None = None
     if generators is None:
         runner = ModelRunner(info, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed,
-                             threads=threads)
+                             threads=threads, dtype=dtype)
         generators = {ADAPTER: runner.adapter_generator}
         if base_items:
             generators[PROMPTED] = runner.prompted_generator

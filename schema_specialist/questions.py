@@ -92,9 +92,7 @@ def _render(value: Any, node: dict[str, Any], lab: _Labeller, rng: random.Random
     if isinstance(value, dict):
         if not value:
             return "(empty)"
-        parts = [f"{lab.label(k, lab.child(node, k))} {_render(v, lab.child(node, k), lab, rng, depth + 1)}"
-                 if isinstance(v, dict | list) else
-                 f"{lab.label(k, lab.child(node, k))}: {_render(v, lab.child(node, k), lab, rng, depth + 1)}"
+        parts = [f"{lab.label(k, lab.child(node, k))}: {_render(v, lab.child(node, k), lab, rng, depth + 1)}"
                  for k, v in value.items()]
         return "(" + "; ".join(parts) + ")"
     if isinstance(value, list):

@@ -29,10 +29,12 @@ import click
 @click.option("--max-new-tokens", type=int, default=256, help="Answer length limit (truncation counts as failure).")
 @click.option("--temperature", type=float, default=0.0, help="0 = greedy.")
 @click.option("--threads", type=int, default=None, help="torch CPU threads.")
+@click.option("--dtype", type=click.Choice(["auto", "bfloat16", "float32"]), default="auto",
+              help="Model weights; auto = bfloat16 on CPUs with AVX512-BF16/AMX, else float32.")
 def command(adapter: str, n: int, target: float | None, strict: bool, out: str | None, data: str | None,
             base: str | None, seed: int, hypothesis_share: float | None, raw_hypothesis: bool,
             baseline_n: int | None, no_baselines: bool, batch_size: int, max_new_tokens: int,
-            temperature: float, threads: int | None) -> None:
+            temperature: float, threads: int | None, dtype: str) -> None:
     """Evaluate the adapter in ADAPTER: parse/validity/field accuracy with 95% intervals, baselines, gate.
 
     Exit 0 at or above --target, 1 below it, 2 on bad input.
@@ -44,7 +46,7 @@ def command(adapter: str, n: int, target: float | None, strict: bool, out: str |
                       hypothesis_share=hypothesis_share, baselines=not no_baselines, baseline_n=baseline_n,
                       batch_size=batch_size, max_new_tokens=max_new_tokens, temperature=temperature,
                       realistic=not raw_hypothesis, out_dir=out, show_progress=sys.stderr.isatty(),
-                      threads=threads)
+                      threads=threads, dtype=dtype)
     click.echo(report.text())
     click.echo(f"report: {report.out_dir}/report.md (json, png); summary: {adapter}/eval.json")
     if report.exit_code:

@@ -67,6 +67,7 @@ class GenerateConfig:
     overwrite: bool = False
     allow_remote_refs: bool = False
     threads: int | None = None
+    workers: int = 0  # local teacher processes of 1 thread each; 0 = one per core (1 with CUDA)
     limits: Limits = field(default_factory=Limits)
     progress: bool = True
     time_budget: float | None = None  # seconds; stop early (resumable) when spent
@@ -214,7 +215,8 @@ class _Run:
                 if cfg.time_budget is not None and time.perf_counter() - started > cfg.time_budget:
                     break
                 needed = cfg.n - self.state.accepted
-                size = min(cfg.batch_size, budget - self.state.candidates, needed + (needed + 3) // 4)
+                width = cfg.batch_size * max(1, int(getattr(self.teacher, "workers", 1)))
+                size = min(width, budget - self.state.candidates, needed + (needed + 3) // 4)
                 first = self.state.candidates
                 prompts = [self.prompt_for(first + i) for i in range(size)]
                 completions = self.teacher.complete(prompts, temperature=cfg.temperature,
@@ -339,7 +341,31 @@ def generate(schema_path: str | Path, out_dir: str | Path | None = None, config:
     if cfg.overwrite and out.exists():
         for name in [*(f"{s}.jsonl" for s in SPLITS), REJECTED, MANIFEST, "card.md", "schema.json"]:
             (out / name).unlink(missing_ok=True)
-    run = _Run(schema, out, cfg, teacher or make_teacher(cfg.teacher, threads=cfg.threads, dtype=cfg.dtype))
+    own = teacher is None
+    if teacher is None:
+        teacher = make_teacher(cfg.teacher, threads=cfg.threads, dtype=cfg.dtype, workers=default_workers(cfg))
+    try:
+        return _generate(schema, out, cfg, teacher)
+    finally:
+        if own:
+            teacher.close()
+
+
+def default_workers(cfg: GenerateConfig) -> int:
+    """Worker processes for a local teacher: one per core on a CPU, one with CUDA or explicit threads."""
+    if cfg.workers > 0:
+        return cfg.workers
+    if cfg.threads or cfg.teacher.startswith("openai:"):
+        return 1
+    import os
+
+    import torch
+
+    return 1 if torch.cuda.is_available() else max(1, min(os.cpu_count() or 1, 8))
+
+
+def _generate(schema: Schema, out: Path, cfg: GenerateConfig, teacher: Teacher) -> dict[str, Any]:
+    run = _Run(schema, out, cfg, teacher)
     run.load_existing()
     if run.state.accepted >= cfg.n:
         run.decoding = decoding_schema(schema, cfg.limits)

@@ -62,14 +62,15 @@ def synthetic_dataset(directory: Path, n: int = 200) -> Path:
     return directory
 
 
-def one(dataset: str, dtype: str, steps: int, out: str) -> None:
+def one(dataset: str, dtype: str, steps: int, out: str, threads: int) -> None:
     """Child process: one training run; prints its metrics as JSON."""
     from schema_specialist.training import train
 
     info = train(dataset, out, lora_r=16, dtype=dtype, max_steps=steps, checkpoint_every=0, progress=False,
-                 log=lambda m: None)
+                 threads=threads, log=lambda m: None)
     print(json.dumps({"dtype": info["dtype"], **info["metrics"],
-                      "batch": info["hyperparameters"]["batch_size"] * info["hyperparameters"]["grad_accum"]}))
+                      "batch": info["hyperparameters"]["batch_size"] * info["hyperparameters"]["grad_accum"],
+                      "threads": threads}))
 
 
 def main() -> None:
@@ -77,11 +78,12 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--dataset", default=str(ROOT / "generated" / "agent_status"))
     ap.add_argument("--dtypes", default="float32,bfloat16")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     ap.add_argument("--one", nargs=3, metavar=("DATASET", "DTYPE", "OUT"), help=argparse.SUPPRESS)
     ap.add_argument("--no-write", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
     args = ap.parse_args()
     if args.one:
-        one(args.one[0], args.one[1], args.steps, args.one[2])
+        one(args.one[0], args.one[1], args.steps, args.one[2], args.threads)
         return
     with tempfile.TemporaryDirectory() as tmp:
         dataset = Path(args.dataset)
@@ -91,7 +93,7 @@ def main() -> None:
             source = "200 synthetic order pairs (no generated/agent_status here)"
         rows = []
         for dtype in args.dtypes.split(","):
-            proc = subprocess.run([sys.executable, __file__, "--steps", str(args.steps), "--one", str(dataset),
+            proc = subprocess.run([sys.executable, __file__, "--steps", str(args.steps), "--threads", str(args.threads), "--one", str(dataset),
                                    dtype, str(Path(tmp) / f"adapter-{dtype}")],
                                   capture_output=True, text=True, check=False)
             if proc.returncode:
@@ -102,18 +104,17 @@ def main() -> None:
             f"{args.steps} optimizer steps of {rows[0]['batch']} examples, data: {source}. "
             "Tokens/s = non-pad (prompt + answer) tokens through forward+backward per second of optimizer "
             "steps; peak RSS = ru_maxrss of the training process. Other jobs shared the CPU, so expect noise.",
-            "", "| compute dtype | train tokens/s | peak RSS (MiB) | final train loss | seconds |",
-            "|---|---:|---:|---:|---:|"]
+            "", "| compute dtype | threads | train tokens/s | peak RSS (MiB) | final train loss | seconds |",
+            "|---|---:|---:|---:|---:|---:|"]
     for r in rows:
-        body.append(f"| {r['dtype']} | {r['tokens_per_s']:.0f} | {r['peak_rss_mb']:.0f} | {r['train_loss']:.4f} | "
+        body.append(f"| {r['dtype']} | {r['threads'] or 'all'} | {r['tokens_per_s']:.0f} | {r['peak_rss_mb']:.0f} | {r['train_loss']:.4f} | "
                     f"{r['seconds']:.1f} |")
     text = "\n".join(body)
     print(text)
     if not args.no_write:
         from _bench_md import update_section
 
-        update_section("bench_train", "Training speed (CPU, embedded model)", "python scripts/bench_train.py",
-                       text)
+        update_section("bench_train", "Training speed (CPU, embedded model)", f"python scripts/bench_train.py --steps {args.steps} --threads {args.threads}", text)
 
 
 if __name__ == "__main__":

@@ -160,7 +160,8 @@ def test_budget_exhausted_is_reported_not_looped(tmp_path: Path) -> None:
 def test_tiny_mistral_teacher_under_constraints_emits_only_valid_pairs(tmp_path: Path, tiny_mistral_dir: Path) -> None:
     out = tmp_path / "tiny"
     m = generate(_schema_file(tmp_path), out, _cfg(n=6, teacher=str(tiny_mistral_dir), batch_size=6,
-                                                   max_new_tokens=64, dtype="float32", max_candidates=60))
+                                                   max_new_tokens=64, dtype="float32", max_candidates=60,
+                                                   workers=1))
     schema = load_schema(_schema_file(tmp_path))
     recs = _records(out)
     assert m["engine"]["name"] in ("xgrammar", "llguidance", "outlines_core")
@@ -175,7 +176,7 @@ def test_tiny_mistral_teacher_under_constraints_emits_only_valid_pairs(tmp_path:
 def test_each_engine_runs(tmp_path: Path, tiny_mistral_dir: Path, engine: str) -> None:
     out = tmp_path / engine
     m = generate(_schema_file(tmp_path), out, _cfg(n=2, teacher=str(tiny_mistral_dir), engine=engine,
-                                                   batch_size=4, max_new_tokens=48, dtype="float32",
+                                                   batch_size=4, max_new_tokens=48, dtype="float32", workers=1,
                                                    max_candidates=24))
     assert m["engine"]["name"] == engine and m["engine"]["choice"] == engine
     schema = load_schema(_schema_file(tmp_path))

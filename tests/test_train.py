@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from schema_specialist.cli import main
 from schema_specialist.errors import SchemagenError
-from schema_specialist.training import select_backend, train
 from schema_specialist.training import base as backend_base
+from schema_specialist.training import select_backend, train
 from schema_specialist.training.data import IGNORE, encode, encode_all, epoch_batches, load_dataset
 from tests.conftest import ORDER_SCHEMA
 

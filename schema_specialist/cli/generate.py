@@ -22,20 +22,22 @@ import click
 @click.option("--max-new-tokens", type=int, default=320, help="Cap on one instance's tokens.")
 @click.option("--max-candidates", type=int, default=None, help="Candidate budget [default: 4n+64].")
 @click.option("--time-budget", type=float, default=None, help="Stop after this many seconds (resumable).")
-@click.option("--threads", type=int, default=None, help="torch threads [default: all cores].")
+@click.option("--workers", type=int, default=0,
+              help="Local teacher processes of 1 thread each [default 0: one per CPU core; 1 on CUDA].")
+@click.option("--threads", type=int, default=None, help="torch threads of a single in-process teacher.")
 @click.option("--allow-remote-refs", is_flag=True, help="Allow $ref to http(s) URLs (network access).")
 @click.option("--overwrite", is_flag=True, help="Start again instead of resuming.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def command(schema: str, n: int, out: str | None, teacher: str, engine: str, seed: int, batch_size: int,
             dtype: str, temperature: float, max_new_tokens: int, max_candidates: int | None, time_budget: float | None,
-            threads: int | None, allow_remote_refs: bool, overwrite: bool, quiet: bool) -> None:
+            workers: int, threads: int | None, allow_remote_refs: bool, overwrite: bool, quiet: bool) -> None:
     """Write question -> JSON pairs for SCHEMA (resumes an interrupted run)."""
     from ..generate import GenerateConfig, default_out_dir, generate
     from ..schema import load_schema
 
     cfg = GenerateConfig(n=n, seed=seed, teacher=teacher, engine=engine, batch_size=batch_size, dtype=dtype,
                          temperature=temperature, max_new_tokens=max_new_tokens, max_candidates=max_candidates,
-                         overwrite=overwrite, allow_remote_refs=allow_remote_refs, threads=threads,
+                         overwrite=overwrite, allow_remote_refs=allow_remote_refs, threads=threads, workers=workers,
                          progress=not quiet, time_budget=time_budget)
     target = out or str(default_out_dir(load_schema(schema, allow_remote=allow_remote_refs)))
     m = generate(schema, target, cfg)

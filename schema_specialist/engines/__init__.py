@@ -1,13 +1,23 @@
-"""Constrained-decoding engines behind one interface, and the per-schema choice (`auto`)."""
+"""Constrained-decoding engines behind one interface, and the per-schema choice (`auto`).
+
+`EngineSet.pick` tries engines best first; for each it compiles the schema with the engine's
+rejected keywords taken out (`grammar.simplify`), then, if that still fails, with every keyword that
+validation can enforce instead taken out; then it moves to the next engine. Loosening the grammar is
+safe because every candidate is validated against the original schema.
+"""
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
+from ..grammar import LOOSENABLE, keywords, simplify
 from . import llguidance, outlines_core, xgrammar  # noqa: F401  (self-registering)
 from .base import ENGINES, Engine, EngineError, register_engine
 
-__all__ = ["ENGINES", "Engine", "EngineError", "register_engine", "rank_engines", "EngineSet"]
+__all__ = ["ENGINES", "Engine", "EngineError", "register_engine", "rank_engines", "EngineSet", "Pick",
+           "loosening_ladder"]
 
 
 def rank_engines(schema: dict[str, Any], names: list[str] | None = None) -> list[str]:
@@ -21,12 +31,33 @@ def rank_engines(schema: dict[str, Any], names: list[str] | None = None) -> list
     return sorted(candidates, key=score)
 
 
+def loosening_ladder(schema: dict[str, Any], engine: type[Engine]) -> list[frozenset[str]]:
+    """The keyword sets to take out before compiling, tightest grammar first (at most two steps)."""
+    _, _, rejected = engine.coverage(schema)
+    first = frozenset(rejected)
+    used = keywords(schema)
+    everything = first | (used & LOOSENABLE) | {k for k in used if k.startswith(("format:", "pattern:"))}
+    return [first] if everything == first else [first, frozenset(everything)]
+
+
+@dataclass
+class Pick:
+    """What `pick` chose: the engine, the keywords it took out, the compile times."""
+
+    engine: str
+    dropped: list[str] = field(default_factory=list)
+    compile_seconds: float = 0.0  # the compile that succeeded
+    total_seconds: float = 0.0  # every attempt, failed ones included
+    attempts: int = 1
+
+
 class EngineSet:
     """Engine instances for one outlines model, made lazily; picks and compiles per schema."""
 
     def __init__(self, outlines_model: Any) -> None:
         self.model = outlines_model
         self._engines: dict[str, Engine] = {}
+        self.last: Pick | None = None
 
     def get(self, name: str) -> Engine:
         if name not in ENGINES:
@@ -37,13 +68,32 @@ class EngineSet:
             self._engines[name] = ENGINES[name](self.model)
         return self._engines[name]
 
-    def pick(self, schema: dict[str, Any], choice: str = "auto") -> tuple[str, Any, list[str]]:
-        """(engine name, compiled processor, failures) for the best engine that compiles `schema`."""
+    def pick(self, schema: dict[str, Any], choice: str = "auto", *, loosen: bool = True) -> tuple[str, Any, list[str]]:
+        """(engine name, compiled processor, failures) for the best engine that compiles `schema`.
+
+        With `loosen`, keywords an engine cannot compile are taken out of its grammar first (see the
+        module docstring); `self.last` records what was dropped and the compile times.
+        """
         order = rank_engines(schema) if choice == "auto" else [choice]
         failures: list[str] = []
+        started = time.perf_counter()
+        attempts = 0
         for name in order:
             try:
-                return name, self.get(name).processor(schema), failures
+                engine = self.get(name)
             except EngineError as exc:
                 failures.append(str(exc))
+                continue
+            steps = loosening_ladder(schema, type(engine)) if loosen else [frozenset()]
+            for drop in steps:
+                attempts += 1
+                t0 = time.perf_counter()
+                try:
+                    processor = engine.processor(simplify(schema, drop))
+                except EngineError as exc:
+                    failures.append(str(exc) + (f" (with {', '.join(sorted(drop))} taken out)" if drop else ""))
+                    continue
+                now = time.perf_counter()
+                self.last = Pick(name, sorted(drop), now - t0, now - started, attempts)
+                return name, processor, failures
         raise EngineError("no engine compiles the schema: " + "; ".join(failures))

@@ -8,7 +8,8 @@ from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 from ..errors import SchemagenError
-from ..schema import keywords_used, schema_hash
+from ..grammar import keywords
+from ..schema import schema_hash
 
 # Structure every engine turns into grammar.
 STRUCTURAL = frozenset({
@@ -29,7 +30,10 @@ class Engine(ABC):
 
     name: ClassVar[str]
     enforces: ClassVar[frozenset[str]]  # keywords the grammar enforces while decoding
-    rejects: ClassVar[frozenset[str]] = frozenset()  # keywords known to make compilation fail
+    # Keywords (and `pattern:<feature>` regex features) known to make compilation fail: `pick`
+    # takes them out of the decoding schema for this engine (`grammar.simplify`), validation enforces them.
+    rejects: ClassVar[frozenset[str]] = frozenset()
+    formats: ClassVar[frozenset[str] | None] = None  # formats it compiles; None = any (unknown ones ignored)
     mask_rank: ClassVar[int] = 0  # lower = cheaper mask per token; breaks ties in `auto`
 
     def __init__(self, outlines_model: Any) -> None:
@@ -63,8 +67,10 @@ class Engine(ABC):
     @classmethod
     def coverage(cls, schema: dict[str, Any]) -> tuple[set[str], set[str], set[str]]:
         """(enforced, not enforced, rejected) keywords of `schema` for this engine."""
-        used = {k for k in keywords_used(schema) if k not in ANNOTATIONS}
+        used = {k for k in keywords(schema) if k not in ANNOTATIONS}
         rejected = used & cls.rejects
+        if cls.formats is not None:
+            rejected |= {k for k in used if k.startswith("format:") and k[7:] not in cls.formats}
         enforced = (used & cls.enforces) - rejected
         return enforced, used - enforced - rejected, rejected
 

@@ -1,4 +1,7 @@
-"""llguidance through outlines: enforces bounds; rejects uniqueItems, not and if/then/else."""
+"""llguidance through outlines: enforces bounds and allOf; rejects uniqueItems, not, if/then/else, contains.
+
+`oneOf` is compiled as `anyOf` (`coerce_one_of`): validation enforces the exactly-one part.
+"""
 
 from __future__ import annotations
 
@@ -14,11 +17,18 @@ class LLGuidanceEngine(Engine):
     name = "llguidance"
     mask_rank = 2
     enforces = STRUCTURAL | {
-        "oneOf", "allOf", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "patternProperties",
+        "allOf", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "patternProperties", "multipleOf",
         "minProperties", "maxProperties", "format", "format:date", "format:date-time", "format:time",
         "format:email", "format:uuid", "format:ipv4", "format:ipv6", "format:hostname", "format:duration",
+        "format:uri",
     }
-    rejects = frozenset({"uniqueItems", "not", "if", "then", "else"})
+    rejects = frozenset({
+        "uniqueItems", "not", "if", "then", "else", "propertyNames", "contains", "minContains", "maxContains",
+        "dependencies", "dependentRequired", "dependentSchemas", "unevaluatedProperties", "unevaluatedItems",
+        "pattern:lookaround", "pattern:backref",
+    })
+    formats = frozenset({"date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uuid",
+                         "uri"})
 
     @classmethod
     def available(cls) -> bool:
@@ -36,9 +46,14 @@ class LLGuidanceEngine(Engine):
 
         schema = json.loads(schema_json)
         if isinstance(schema, dict):
-            schema = {**schema, "x-guidance": {"whitespace_flexible": False}}
+            schema = {**schema, "x-guidance": {"whitespace_flexible": False, "coerce_one_of": True}}
         grammar = llg.grammar_from("json_schema", json.dumps(schema))
         is_error, messages = llg.LLMatcher.validate_grammar_with_warnings(grammar, self._backend.llg_tokenizer)
         if is_error:
             raise EngineError(f"llguidance cannot compile the schema: {'; '.join(messages)[:200]}")
+        # Build one matcher now: the lexer and parser tables are made here, so errors (and the cost)
+        # show at compile time, not in the middle of a batch.
+        matcher = llg.LLMatcher(self._backend.llg_tokenizer, grammar)
+        if matcher.is_error():
+            raise EngineError(f"llguidance cannot compile the schema: {matcher.get_error()[:200]}")
         return LLGuidanceLogitsProcessor(grammar, self._backend.llg_tokenizer, self._backend.tensor_library_name)

@@ -14,7 +14,8 @@ class OutlinesCoreEngine(Engine):
     mask_rank = 1
     enforces = STRUCTURAL | {"oneOf", "format:date", "format:date-time", "format:time", "format:uuid",
                              "format:email", "format:uri"}
-    rejects = frozenset({"allOf", "patternProperties", "format:ipv4"})
+    rejects = frozenset({"allOf", "patternProperties", "pattern:lookaround", "pattern:backref"})
+    formats = frozenset({"date", "date-time", "time", "uuid", "email", "uri"})
 
     @classmethod
     def available(cls) -> bool:

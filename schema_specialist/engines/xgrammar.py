@@ -13,10 +13,12 @@ class XGrammarEngine(Engine):
     name = "xgrammar"
     mask_rank = 0
     enforces = STRUCTURAL | {
-        "oneOf", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minProperties",
-        "maxProperties", "format", "format:date", "format:date-time", "format:time", "format:email",
-        "format:uuid", "format:uri", "format:ipv4", "format:ipv6", "format:hostname",
+        "oneOf", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "format", "format:date",
+        "format:date-time", "format:time", "format:email", "format:uuid", "format:uri", "format:ipv4",
+        "format:ipv6", "format:hostname",
     }
+    # Unsupported keywords it mostly ignores (validation enforces them); these make it fail.
+    rejects = frozenset({"minProperties", "maxProperties", "pattern:backref", "pattern:unicode-class"})
 
     @classmethod
     def available(cls) -> bool:
@@ -34,4 +36,4 @@ class XGrammarEngine(Engine):
         # Compact JSON: loose whitespace lets a small model pad until max_new_tokens.
         grammar = self._backend.grammar_compiler.compile_json_schema(
             schema_json, any_whitespace=False, separators=(",", ":"), strict_mode=True)
-        return XGrammarLogitsProcessor(grammar, self._backend.tensor_library_name)
+        return XGrammarLogitsProcessor(grammar, self._backend.tensor_library_name)  # type: ignore[arg-type]

@@ -45,6 +45,9 @@ class Teacher(ABC):
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "spec": self.spec}
 
+    def close(self) -> None:  # noqa: B027  (optional hook)
+        """Release workers or connections (nothing by default)."""
+
 
 TEACHERS: dict[str, type[Teacher]] = {}
 
@@ -59,8 +62,17 @@ def make_teacher(spec: str | None, **options: Any) -> Teacher:
     spec = spec or "smollm2"
     kind, sep, rest = spec.partition(":")
     if sep and kind in TEACHERS and kind != "local":
+        options.pop("workers", None)
         return TEACHERS[kind](rest, **options)
     if sep and kind not in TEACHERS and "/" not in kind and len(kind) > 1 and not kind.startswith("."):
         raise SchemagenError(f"bad --teacher {spec!r}: unknown kind {kind!r} (use a model path, "
                              f"'smollm2', or openai:URL#model)")
+    workers = int(options.pop("workers", 1) or 1)
+    if workers > 1:
+        from ..models import resolve_model_path
+        from .pool import PoolTeacher
+
+        resolve_model_path(spec)  # a missing model is a one-line error here, not a dead worker
+
+        return PoolTeacher(spec, workers=workers, dtype=options.get("dtype", "auto"))
     return TEACHERS["local"](spec, **options)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeGuard
 
 from .schema import Schema, keywords_used
 
@@ -57,7 +57,7 @@ class Limits:
     max_depth: int = 2  # times one recursive $ref may unfold
     max_number: int = 1_000_000  # magnitude cap where a number has no bound on that side
     max_nodes: int = 1500  # size budget (subschemas); past it optional content is pruned until it fits
-    max_tokens: int = 200  # estimated tokens of a typical instance; past it, caps tighten until it fits
+    max_tokens: int = 160  # estimated tokens of a typical instance; past it, caps tighten until it fits
 
 
 @dataclass(frozen=True)
@@ -114,14 +114,14 @@ def estimate_tokens(node: Any) -> float:
     if "const" in node or "enum" in node:
         values = [node["const"]] if "const" in node else node["enum"] if isinstance(node["enum"], list) else []
         return 1 + sum(len(repr(v)) for v in values) / max(1, len(values)) / 3
-    for key in ("anyOf", "oneOf"):
-        if isinstance(node.get(key), list) and node[key]:
-            return sum(estimate_tokens(b) for b in node[key]) / len(node[key])
     total = 0.0
+    for key in ("anyOf", "oneOf"):  # one branch is written: their mean, on top of the node's own content
+        if isinstance(node.get(key), list) and node[key]:
+            total += sum(estimate_tokens(b) for b in node[key]) / len(node[key])
     if isinstance(node.get("allOf"), list):
         total += sum(estimate_tokens(b) for b in node["allOf"])
     types = _types(node)
-    if "object" in types or "properties" in node:
+    if "object" in types or ("properties" in node and not types):
         required = set(node.get("required") or [])
         defined = node.get("properties")
         props: dict[str, Any] = defined if isinstance(defined, dict) else {}
@@ -135,7 +135,7 @@ def estimate_tokens(node: Any) -> float:
             entries = min(node.get("maxProperties", 3), 3)
             total += entries * (5 + sum(estimate_tokens(m) for m in maps) / len(maps))
         return total
-    if "array" in types or "items" in node or "prefixItems" in node:
+    if "array" in types or (("items" in node or "prefixItems" in node) and not types):
         given = node.get("prefixItems")
         prefix: list[Any] = given if isinstance(given, list) else []
         items = node.get("items") if isinstance(node.get("items"), dict) else {}
@@ -163,7 +163,7 @@ def _types(node: dict[str, Any]) -> set[str]:
     return set()
 
 
-def _num(v: Any) -> bool:
+def _num(v: Any) -> TypeGuard[int | float]:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
@@ -186,6 +186,28 @@ def normalize(node: dict[str, Any]) -> dict[str, Any]:
         out.pop("id")
     if out.get("additionalProperties") is True:
         out.pop("additionalProperties")
+    return out
+
+
+def _require_dependencies(node: dict[str, Any]) -> dict[str, Any]:
+    """Schema dependencies (`if p is present, match S`) made unconditional: `allOf` S (narrowing).
+
+    Otherwise a closed object often cannot satisfy S, and an engine ignores the condition anyway.
+    """
+    moved: list[Any] = []
+    out = node
+    for key in ("dependencies", "dependentSchemas"):
+        deps = node.get(key)
+        if not isinstance(deps, dict) or not any(isinstance(v, dict) for v in deps.values()):
+            continue
+        moved += [v for v in deps.values() if isinstance(v, dict)]
+        rest = {k: v for k, v in deps.items() if not isinstance(v, dict | bool)}
+        out = {k: v for k, v in out.items() if k != key}
+        if rest:
+            out[key] = rest
+    if moved:
+        before = out.get("allOf")
+        out["allOf"] = (before if isinstance(before, list) else []) + moved
     return out
 
 
@@ -217,9 +239,17 @@ class _Walker:
         ref = node.get("$ref")
         if isinstance(ref, str):
             return self.walk(self.deref(node, ref, stack), stack + (ref,), depth, closable)
-        node = normalize(node)
+        node = _require_dependencies(normalize(node))
+        if closable and not node.keys() - _ANNOTATIONS - set(_DROP):
+            # Anything goes: a small model writes junk; a short string is one of the allowed values.
+            return {**{k: node[k] for k in ("title", "description") if k in node},
+                    "type": "string", "maxLength": self.lim.max_string}
         out: dict[str, Any] = {k: v for k, v in node.items() if k not in _DROP and k not in VALIDATION_ONLY}
         self.combinators(node, out, stack, depth)
+        inferred = _infer_type(node, out)
+        if inferred:  # `{"properties": ...}` also takes numbers and strings: a small model writes them
+            out["type"] = inferred
+            node = {**node, "type": inferred}
         if isinstance(out.get("allOf"), list):
             merged = _fold_all_of(out)
             if merged is not None:
@@ -288,11 +318,20 @@ class _Walker:
         req = set(required)
         deep = self.deep(depth)
         dropped = False
+        # Never pruned: required here, or by a combinator branch or a dependency.
+        keep = set(req)
+        for key in ("anyOf", "oneOf", "allOf"):
+            for branch in out.get(key) or []:
+                if isinstance(branch, dict):
+                    keep |= {r for r in branch.get("required") or [] if isinstance(r, str)}
+        for key in ("dependentRequired", "dependencies"):
+            for need in (node.get(key) or {}).values() if isinstance(node.get(key), dict) else []:
+                keep |= {r for r in need if isinstance(r, str)} if isinstance(need, list) else set()
         if isinstance(props, dict):
             new: dict[str, Any] = {}
             optional = 0
             for name, sub in props.items():
-                if name not in req and (deep or (self.keep_optional is not None and optional >= self.keep_optional)):
+                if name not in keep and (deep or (self.keep_optional is not None and optional >= self.keep_optional)):
                     dropped = True
                     continue
                 try:
@@ -347,11 +386,17 @@ class _Walker:
         if force_close or (not open_extra and out.get("properties")):
             out.setdefault("properties", {})
             out["additionalProperties"] = False  # a small model otherwise invents keys
+        elif not out.get("properties") and not open_extra:
+            # A free-form object: a small map of short strings (one of the allowed shapes).
+            out["additionalProperties"] = {"type": "string", "maxLength": self.lim.max_string}
+            high = node.get("maxProperties")
+            cap = max(node.get("minProperties") or 0, self.lim.max_items)
+            out["maxProperties"] = min(int(high), cap) if _num(high) else cap
         elif isinstance(out.get("additionalProperties"), dict) or out.get("patternProperties"):
             # A map: bound its entries, or a small model writes them until max_new_tokens.
             cap = max(node.get("minProperties") or 0, len(out.get("properties") or {}) + self.lim.max_items)
             high = node.get("maxProperties")
-            out["maxProperties"] = min(high, cap) if _num(high) else cap
+            out["maxProperties"] = min(int(high), cap) if _num(high) else cap
 
     def array(self, node: dict[str, Any], out: dict[str, Any], stack: tuple[str, ...], depth: int) -> None:
         low = node.get("minItems") or 0
@@ -394,6 +439,31 @@ class _Walker:
         out["maxItems"] = min(high, cap) if isinstance(high, int) and not isinstance(high, bool) else cap
 
 
+_FAMILIES = {
+    "object": ("properties", "required", "additionalProperties", "patternProperties", "minProperties",
+               "maxProperties", "propertyNames", "dependencies", "dependentRequired", "dependentSchemas"),
+    "array": ("items", "prefixItems", "minItems", "maxItems", "uniqueItems", "contains"),
+}
+_SCALAR_KEYS = ("minLength", "maxLength", "pattern", "format", "minimum", "maximum", "exclusiveMinimum",
+                "exclusiveMaximum", "multipleOf")
+
+
+def _infer_type(node: dict[str, Any], out: dict[str, Any]) -> str | None:
+    """The one type an untyped node's keywords point to (narrowing to it), or None."""
+    if "type" in node or "enum" in node or "const" in node:
+        return None
+    families = [t for t, keys in _FAMILIES.items() if any(k in node for k in keys)]
+    if len(families) != 1 or any(k in node for k in _SCALAR_KEYS):
+        return None
+    family = families[0]
+    for key in ("anyOf", "oneOf", "allOf"):
+        for branch in out.get(key) or []:
+            types = _types(branch) if isinstance(branch, dict) else set()
+            if types and family not in types:
+                return None
+    return family
+
+
 def _search(pattern: str, name: str) -> bool:
     try:
         return re.search(pattern, name) is not None
@@ -418,18 +488,103 @@ FORMAT_PATTERNS = {
 
 
 def _string(node: dict[str, Any], out: dict[str, Any], lim: Limits) -> None:
-    fmt = node.get("format")
-    if node.get("type") == "string" and fmt in FORMAT_PATTERNS and "pattern" not in node \
-            and not any(k in node for k in ("enum", "const", "minLength", "maxLength")):
-        out.pop("format", None)
-        out["pattern"] = FORMAT_PATTERNS[str(fmt)]
-        return
-    if "string" not in _types(node) or any(k in node for k in ("enum", "const", "format", "pattern")):
+    if "string" not in _types(node) or "enum" in node or "const" in node:
         return
     low = node.get("minLength") or 0
     high = node.get("maxLength")
+    fmt = node.get("format")
+    pattern = node.get("pattern")
+    if fmt in FORMAT_PATTERNS and not isinstance(pattern, str):
+        lo, hi = regex_width(FORMAT_PATTERNS[str(fmt)])
+        if lo <= (high if _num(high) else lo) and hi >= low:  # some string of the format fits the lengths
+            out.pop("format", None)
+            out["pattern"] = FORMAT_PATTERNS[str(fmt)]
+            return
+    if isinstance(pattern, str):
+        # A JSON Schema pattern matches anywhere: anchored at both ends, with `x+` -> `x{1,16}`,
+        # it matches fewer strings, and a small model stops writing.
+        bounded = bound_regex(anchor_regex(pattern))
+        lo, hi = regex_width(bounded)
+        if bounded != pattern and lo <= (high if _num(high) else lo) and hi >= low:
+            out["pattern"] = bounded
+        return
     cap = max(low, lim.max_string)
     out["maxLength"] = min(high, cap) if isinstance(high, int) and not isinstance(high, bool) else cap
+
+
+_UNBOUNDED = 1 << 30
+_REPEAT = 16
+
+
+def regex_width(pattern: str) -> tuple[int, int]:
+    """(shortest, longest) match of a regex (longest = 2**30 when unbounded); (0, 2**30) if unknown."""
+    try:
+        import re._parser as sre_parse  # type: ignore[import-not-found]
+
+        lo, hi = sre_parse.parse(pattern).getwidth()
+        return int(lo), min(int(hi), _UNBOUNDED)
+    except Exception:
+        return 0, _UNBOUNDED
+
+
+def anchor_regex(pattern: str) -> str:
+    """`pattern` made to match whole strings only (`^(?:...)$`), a subset of its search matches."""
+    core = pattern[1:] if pattern.startswith("^") else pattern
+    if core.endswith("$") and not core.endswith("\\$"):
+        core = core[:-1]
+    if not core:
+        return pattern
+    anchored = f"^(?:{core})$" if "|" in core else f"^{core}$"
+    try:
+        re.compile(anchored)
+    except re.error:
+        return pattern
+    return anchored
+
+
+def bound_regex(pattern: str, repeat: int = _REPEAT) -> str:
+    """`pattern` with unbounded repetitions (`*`, `+`, `{n,}`) bounded to `repeat` more: a narrower regex."""
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    in_class = False
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if in_class:
+            if c == "]":
+                in_class = False
+            out.append(c)
+        elif c == "[":
+            in_class = True
+            out.append(c)
+            if pattern[i + 1:i + 2] == "^":
+                out.append("^")
+                i += 1
+            if pattern[i + 1:i + 2] == "]":  # a literal ] first in the class
+                out.append("]")
+                i += 1
+        elif c in "*+" and out and not (out[-1] in ("(", "|") or (out[-1] == "?" and len(out) > 1 and out[-2] == "(")):
+            out.append(f"{{{0 if c == '*' else 1},{repeat}}}")
+        elif c == "{":
+            m = re.match(r"\{(\d+),\}", pattern[i:])
+            if m:
+                k = int(m.group(1))
+                out.append(f"{{{k},{k + repeat}}}")
+                i += m.end()
+                continue
+            out.append(c)
+        else:
+            out.append(c)
+        i += 1
+    result = "".join(out)
+    try:
+        re.compile(result)
+    except re.error:
+        return pattern
+    return result
 
 
 def _bound(node: dict[str, Any], *keys: str) -> float:
@@ -447,6 +602,12 @@ def _number(node: dict[str, Any], out: dict[str, Any], lim: Limits) -> None:
         out["maximum"] = int(max(_bound(node, "minimum", "exclusiveMinimum"), 0)) + lim.max_number
     if not _num(node.get("minimum")) and "exclusiveMinimum" not in node:
         out["minimum"] = int(min(_bound(node, "maximum", "exclusiveMaximum"), 0)) - lim.max_number
+    # Fractions end: at most three decimals (llguidance enforces it; xgrammar's ranges bound digits).
+    if "number" in _types(node) and "multipleOf" not in node:
+        lo = out.get("minimum", out.get("exclusiveMinimum"))
+        hi = out.get("maximum", out.get("exclusiveMaximum"))
+        if _num(lo) and _num(hi) and hi - lo >= 1:
+            out["multipleOf"] = 0.001
 
 
 # ---- allOf merging -------------------------------------------------------------------------------

@@ -335,17 +335,23 @@ def _search(pattern: str, key: str) -> bool:
 
 
 def _candidate_errors(errors: list[jsonschema.ValidationError]) -> list[jsonschema.ValidationError]:
-    """Errors to try fixing, deepest first; an anyOf/oneOf miss is replaced by its closest branch's errors."""
+    """Errors to try fixing, deepest first; an anyOf/oneOf miss brings its branches' errors, closest
+    branch first (the instance's type matches, then fewest errors)."""
     out: list[jsonschema.ValidationError] = []
-    for error in errors:
+    for error in sorted(errors, key=lambda e: -len(e.absolute_path)):
         if error.validator in ("anyOf", "oneOf") and error.context:
             branches: dict[Any, list[jsonschema.ValidationError]] = {}
             for sub in error.context:
                 branches.setdefault(sub.relative_schema_path[0], []).append(sub)
-            best = min(branches.values(), key=len)
-            out.extend(_candidate_errors(best))
+
+            def distance(errs: list[jsonschema.ValidationError]) -> tuple[bool, int]:
+                wrong_type = any(e.validator == "type" and not e.relative_path for e in errs)
+                return wrong_type, len(errs)
+
+            for branch in sorted(branches.values(), key=distance):
+                out.extend(_candidate_errors(branch))
         out.append(error)
-    return sorted(out, key=lambda e: -len(e.absolute_path))
+    return out
 
 
 def repair(instance: Any, schema: Schema, rounds: int = 12) -> tuple[Any, list[str]]:

@@ -164,7 +164,7 @@ def recheck(path: Path, out: Path) -> tuple[int, int, list[str]]:
 
 def bench_one(subset: str, path: Path, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     from schema_specialist.errors import SchemagenError
-    from schema_specialist.grammar import decoding_schema
+    from schema_specialist.grammar import decoding_schema, estimate_tokens
     from schema_specialist.schema import load_schema
 
     row: dict[str, Any] = {"subset": subset, "file": f"{path.parent.name}/{path.name}", "bytes": path.stat().st_size}
@@ -193,11 +193,18 @@ def bench_one(subset: str, path: Path, args: argparse.Namespace, work: Path) -> 
             probes[name] = {"strict": strict, "loosened": loose}
         row["engines"] = probes
     out = work / f"{subset}__{path.stem}"
+    # A schema whose required content alone is long gets room to finish (and time to write it).
+    estimate = estimate_tokens(decoding)
+    tokens = args.max_new_tokens
+    if 1.4 * estimate + 32 > tokens:
+        tokens = min(args.max_tokens_cap, int(1.4 * estimate + 32))
+    scale = tokens / args.max_new_tokens
+    row.update(estimated_tokens=round(estimate), max_new_tokens=tokens)
     settings = {"n": args.n, "max_candidates": args.max_candidates, "batch_size": args.batch_size,
-                "max_new_tokens": args.max_new_tokens, "time_budget": args.budget, "seed": args.seed,
+                "max_new_tokens": tokens, "time_budget": args.budget * scale, "seed": args.seed,
                 "engine": args.engine}
     t0 = time.perf_counter()
-    status, res = run_forked(run_generate, (path, out, settings), args.hard_timeout)
+    status, res = run_forked(run_generate, (path, out, settings), args.hard_timeout * scale)
     row["seconds"] = round(time.perf_counter() - t0, 2)
     emitted, valid, reasons = recheck(path, out)
     row.update(emitted=emitted, valid=valid, covered=valid > 0, rejections=reasons)
@@ -270,7 +277,8 @@ def markdown(summary: dict[str, Any], args: argparse.Namespace, seconds: float) 
     lines += [
         "",
         f"Settings: n={args.n} pair per schema, max_candidates {args.max_candidates}, batch {args.batch_size}, "
-        f"max_new_tokens {args.max_new_tokens}, time budget {args.budget:.0f} s and hard timeout "
+        f"max_new_tokens {args.max_new_tokens} (raised up to {args.max_tokens_cap} where 1.4x the decoding "
+        f"schema's estimated instance size is larger; budget and timeout scale with it), time budget {args.budget:.0f} s and hard timeout "
         f"{args.hard_timeout:.0f} s per schema, engine `{args.engine}`, seed {args.seed}, teacher: embedded "
         f"SmolLM2-135M-Instruct (loaded once, CPU, 1 thread). Whole run {seconds / 60:.0f} min.",
         "",
@@ -308,6 +316,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-candidates", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--max-new-tokens", type=int, default=320)
+    parser.add_argument("--max-tokens-cap", type=int, default=1024,
+                        help="max_new_tokens grows up to this for schemas whose required content is long")
     parser.add_argument("--budget", type=float, default=15.0, help="generate's time budget per schema (s)")
     parser.add_argument("--hard-timeout", type=float, default=45.0, help="kill a schema's run after this (s)")
     parser.add_argument("--probe-timeout", type=float, default=8.0, help="per engine compile probe (s)")

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis_jsonschema import from_schema
 
 from schema_specialist.generate import GenerateConfig, generate
-from schema_specialist.grammar import decoding_schema
+from schema_specialist.grammar import VALIDATION_ONLY, decoding_schema, simplify
 from schema_specialist.questions import missing_facts, render_question
 from schema_specialist.schema import load_schema, schema_from_dict
 from schema_specialist.teachers import Completion, Prepared, Teacher
@@ -31,12 +31,17 @@ def _plain(schema: dict[str, Any]) -> dict[str, Any]:
 @FAST
 @given(data=st.data())
 def test_decoding_schema_only_narrows(data: st.DataObject) -> None:
-    """Any instance of the decoding schema is an instance of the original."""
+    """Any instance of the decoding schema is an instance of the original, less `not`/`if`/`then`/`else`.
+
+    Those keywords are the one loosening of `decoding_schema` (no engine enforces them; validation
+    does); the engine-specific loosening is `grammar.simplify`, tested in tests/test_grammar.py.
+    """
     path = data.draw(st.sampled_from([p for p in EXAMPLES if p.stem != "org_unit"]))
     schema = load_schema(path)
     narrowed = decoding_schema(schema)
     instance = data.draw(from_schema(narrowed))
-    assert schema.is_valid(instance), (path.name, instance)
+    reference = schema_from_dict(simplify(schema.raw, VALIDATION_ONLY), path=path)
+    assert reference.is_valid(instance), (path.name, instance)
 
 
 @FAST

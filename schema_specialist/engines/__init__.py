@@ -21,12 +21,12 @@ __all__ = ["ENGINES", "Engine", "EngineError", "register_engine", "rank_engines"
 
 
 def rank_engines(schema: dict[str, Any], names: list[str] | None = None) -> list[str]:
-    """Engines for `schema`, best first: fewest rejected keywords, most enforced, cheapest mask."""
+    """Engines for `schema`, best first: fewest rejected keywords, fast compile, most enforced, cheapest mask."""
     candidates = [n for n in (names or list(ENGINES)) if ENGINES[n].available()]
 
-    def score(name: str) -> tuple[int, int, int]:
+    def score(name: str) -> tuple[int, bool, int, int]:
         enforced, _, rejected = ENGINES[name].coverage(schema)
-        return (len(rejected), -len(enforced), ENGINES[name].mask_rank)
+        return (len(rejected), ENGINES[name].slow_compile, -len(enforced), ENGINES[name].mask_rank)
 
     return sorted(candidates, key=score)
 

@@ -12,7 +12,9 @@ from .base import STRUCTURAL, Engine, register_engine
 class OutlinesCoreEngine(Engine):
     name = "outlines_core"
     mask_rank = 1
-    enforces = STRUCTURAL | {"oneOf", "format:date", "format:date-time", "format:time", "format:uuid",
+    slow_compile = True  # a regex index over the vocabulary: bounded strings take seconds to minutes
+    # `oneOf` compiles as an alternation, i.e. anyOf: validation enforces the exactly-one part.
+    enforces = STRUCTURAL | {"format:date", "format:date-time", "format:time", "format:uuid",
                              "format:email", "format:uri"}
     rejects = frozenset({"allOf", "patternProperties", "pattern:lookaround", "pattern:backref"})
     formats = frozenset({"date", "date-time", "time", "uuid", "email", "uri"})

@@ -12,13 +12,16 @@ from .base import STRUCTURAL, Engine, register_engine
 class XGrammarEngine(Engine):
     name = "xgrammar"
     mask_rank = 0
-    enforces = STRUCTURAL | {
-        "oneOf", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "format", "format:date",
+    # `oneOf` is decoded as anyOf. Not `pattern`: its regex conversion lets through strings outside some patterns (optional
+    # groups, e.g. `^/([a-z]+(/[a-z]*)*)?$` takes "//a"); validation rejects them, `auto` prefers
+    # an engine that enforces patterns exactly.
+    enforces = (STRUCTURAL - {"pattern"}) | {
+        "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "maxProperties", "format", "format:date",
         "format:date-time", "format:time", "format:email", "format:uuid", "format:uri", "format:ipv4",
         "format:ipv6", "format:hostname",
     }
     # Unsupported keywords it mostly ignores (validation enforces them); these make it fail.
-    rejects = frozenset({"minProperties", "maxProperties", "pattern:backref", "pattern:unicode-class"})
+    rejects = frozenset({"minProperties", "pattern:backref", "pattern:unicode-class"})
 
     @classmethod
     def available(cls) -> bool:

@@ -210,11 +210,16 @@ def test_evaluate_share_baseline_subset_and_default_outdir(tmp_path: Path, make_
     assert list(no_base.systems) == [ev.ADAPTER] and no_base.inputs == {"test": 4, "hypothesis": 0}
 
 
-def test_hypothesis_fallback_to_held_out(tmp_path: Path, make_dataset: Any) -> None:
+def test_hypothesis_fallback_to_held_out(tmp_path: Path, make_dataset: Any, monkeypatch: Any) -> None:
     schema = {"type": "object", "properties": {"a": {"type": "integer"}},
               "dependentSchemas": {"a": {"required": ["b"]}}, "required": ["a"]}
     pairs = [(f"a is {i}, b is {i}", {"a": i, "b": i}) for i in range(20)]
     adapter = _adapter(tmp_path, make_dataset(schema, pairs), schema)
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:  # what hypothesis-jsonschema does with a schema it cannot model
+        raise ValueError("unsupported keyword")
+
+    monkeypatch.setattr(ev, "hypothesis_items", refuse)
     report = ev.evaluate(adapter, n=6, write=False, generators={ev.ADAPTER: _fake()})
     assert report.inputs == {"test": 2, "hypothesis": 0} and report.n == 2
     assert any("hypothesis-jsonschema cannot" in note and "held-out" in note for note in report.notes)

@@ -55,6 +55,17 @@ def heal_jsonl(path: Path) -> int:
     return len(data) - keep
 
 
+# Characters that some line readers (Python's str.splitlines among them) take for line breaks: inside
+# JSON they can only occur in strings, where the \\u escape means the same.
+_LINE_BREAKS = {c: f"\\u{ord(c):04x}" for c in "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}
+_LINE_BREAK_TABLE = str.maketrans(_LINE_BREAKS)
+
+
+def jsonl_line(record: Any) -> str:
+    """One JSONL line: compact UTF-8 JSON with no character any reader could split the line on."""
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).translate(_LINE_BREAK_TABLE) + "\n"
+
+
 class JsonlAppender:
     """Append one record a line, flushed and fsynced each time, so a kill loses at most the line in flight."""
 
@@ -65,7 +76,7 @@ class JsonlAppender:
         self._f = path.open("a", encoding="utf-8")
 
     def append(self, record: dict[str, Any]) -> None:
-        self._f.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+        self._f.write(jsonl_line(record))
         self._f.flush()
         os.fsync(self._f.fileno())
 

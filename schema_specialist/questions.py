@@ -115,7 +115,8 @@ def render_question(instance: Any, schema: Schema, rng: random.Random) -> str:
     opener = rng.choice(OPENERS[style]).format(title=title, Title=title[:1].upper() + title[1:])
     if not isinstance(instance, dict):
         return f"{opener} {_render(instance, lab.deref(schema.raw), lab, rng, 0)}".strip()
-    keys = list(instance)
+    props = lab.deref(schema.raw).get("properties") or {}
+    keys = [k for k in props if k in instance] + [k for k in instance if k not in props]  # schema order
     if style in ("bullets", "sentence") and rng.random() < 0.5:
         rng.shuffle(keys)  # the answer keeps schema order: the model learns the form, not the order
     fields = []

@@ -219,12 +219,10 @@ def _fix(error: jsonschema.ValidationError, minimal: _Minimal) -> tuple[bool, An
         return True, copy.deepcopy(arg[0])
     if kw == "required" and isinstance(v, dict) and isinstance(arg, list):
         fixed = dict(v)
-        props = _dict(node, "properties")
         for name in arg:
             if name in fixed:
                 continue
-            sub = props.get(name, node.get("additionalProperties", True))
-            ok, value = minimal.value(sub if sub is not None else True)
+            ok, value = minimal.value(_property_schema(error, name))
             if not ok:
                 return False, v
             fixed[name] = value
@@ -305,6 +303,23 @@ def _fix(error: jsonschema.ValidationError, minimal: _Minimal) -> tuple[bool, An
         keep = (required + rest)[:arg]
         return True, {k: v[k] for k in v if k in keep}
     return False, v
+
+
+def _property_schema(error: jsonschema.ValidationError, name: str) -> Any:
+    """The subschema of property `name` where `error` arose: its own schema, else an enclosing one
+    (a `required` inside an anyOf branch names a property the object around it defines)."""
+    node: jsonschema.ValidationError | None = error
+    while node is not None:
+        schema = node.schema if isinstance(node.schema, dict) else {}
+        props = _dict(schema, "properties")
+        if name in props:
+            return props[name]
+        if node.parent is None or list(node.parent.absolute_path) != list(error.absolute_path):
+            break
+        node = node.parent
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    extra = schema.get("additionalProperties", True)
+    return True if extra is None else extra
 
 
 def _fix_type(error: jsonschema.ValidationError, minimal: _Minimal) -> tuple[bool, Any]:

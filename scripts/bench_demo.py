@@ -55,6 +55,10 @@ def main() -> None:
     fails = r["systems"]["adapter"]["failures"] if "adapter" in r["systems"] else {}
     if fails:
         lines += ["", "Adapter failures: " + ", ".join(f"{k} {g['count']}" for k, g in fails.items()) + "."]
+    by_source = r["systems"].get("adapter", {}).get("by_source") or {}
+    if by_source:
+        lines += ["", "Adapter validity by input source: " + ", ".join(
+            f"{k} {v['validity']['rate']:.3f} (n={v['validity']['n']})" for k, v in by_source.items()) + "."]
     lines += ["", f"Gate: {r['gate'].get('message', '')}"]
     body = "\n".join(lines)
     print(body)

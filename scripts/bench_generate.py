@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_generate(teacher: Any, schema: Path, n: int, batch: int, seed: int) -> dict[str, Any]:
+    """One generate run; `teacher=None` lets generate start its default teacher (one worker per core)."""
     from schema_specialist.generate import GenerateConfig, generate
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -115,7 +116,8 @@ def main() -> None:
     teacher = LocalTeacher("smollm2")
     schema = Path(args.schema)
     single = run_generate(teacher, schema, args.single_pairs, 1, seed=11)
-    batched = run_generate(teacher, schema, args.pairs, args.batch, seed=12)
+    batched = run_generate(None, schema, args.pairs, args.batch, seed=12)
+    workers = batched["teacher"].get("workers", 1)
     schemas = sorted((ROOT / "schemas").glob("*.json"))
     costs = engine_costs(teacher, schemas)
     auto = {p.name: rank_engines(decoding_schema(load_schema(p)))[0] for p in schemas}
@@ -131,7 +133,8 @@ def main() -> None:
         "| run | pairs | wall s | pairs/min | acceptance | faithfulness | completion tokens/pair |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for label, m in (("one stream (batch 1)", single), (f"batched (batch {args.batch})", batched)):
+    for label, m in (("one stream (batch 1, 1 thread)", single),
+                     (f"batched ({workers} worker(s) x batch {args.batch}, 1 thread each)", batched)):
         acc = m["counts"]["accepted"]
         lines.append(f"| {label} | {acc} | {m['wall_seconds']} | {m['pairs_per_minute']} | "
                      f"{m['acceptance_rate']} | {m['faithfulness']['rate']} | "

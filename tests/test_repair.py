@@ -76,3 +76,13 @@ def test_unfixable_stays_invalid_and_valid_is_untouched() -> None:
     value = {"a": [1, 2]}
     fixed, remaining = _fix({"type": "object"}, value)
     assert fixed is value and remaining == []
+
+
+def test_required_in_an_any_of_branch_uses_the_enclosing_property_schema() -> None:
+    schema = {"type": "object", "properties": {"start": {"type": "string", "default": "2024-01-01"},
+                                               "sample": {"type": "string"}},
+              "anyOf": [{"required": ["start"]}, {"required": ["sample"]}]}
+    fixed, remaining = _fix(schema, {})
+    assert remaining == [] and fixed == {"start": "2024-01-01"}
+    _, remaining = _fix({**schema, "properties": {"start": {"type": "string"}, "sample": {"type": "string"}}}, {})
+    assert remaining and remaining[0].startswith("anyOf")  # no made-up value, and no bogus null

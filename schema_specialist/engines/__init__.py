@@ -21,12 +21,15 @@ __all__ = ["ENGINES", "Engine", "EngineError", "register_engine", "rank_engines"
 
 
 def rank_engines(schema: dict[str, Any], names: list[str] | None = None) -> list[str]:
-    """Engines for `schema`, best first: fewest rejected keywords, fast compile, most enforced, cheapest mask."""
+    """Engines for `schema`, best first: fast compile, fidelity, fewest rejected keywords, most enforced,
+    cheapest mask. Rejected keywords only break ties: `pick` takes them out and validation enforces them,
+    which is what an engine that silently ignores a keyword amounts to."""
     candidates = [n for n in (names or list(ENGINES)) if ENGINES[n].available()]
 
-    def score(name: str) -> tuple[int, bool, int, int]:
-        enforced, _, rejected = ENGINES[name].coverage(schema)
-        return (len(rejected), ENGINES[name].slow_compile, -len(enforced), ENGINES[name].mask_rank)
+    def score(name: str) -> tuple[bool, int, int, int, int]:
+        engine = ENGINES[name]
+        enforced, _, rejected = engine.coverage(schema)
+        return (engine.slow_compile, -engine.fidelity, len(rejected), -len(enforced), engine.mask_rank)
 
     return sorted(candidates, key=score)
 

@@ -36,6 +36,7 @@ class Engine(ABC):
     formats: ClassVar[frozenset[str] | None] = None  # formats it compiles; None = any (unknown ones ignored)
     mask_rank: ClassVar[int] = 0  # lower = cheaper mask per token; breaks ties in `auto`
     slow_compile: ClassVar[bool] = False  # compile can take minutes on real schemas: `auto` tries it last
+    fidelity: ClassVar[int] = 0  # how exactly its grammar follows what it compiles; `auto` prefers higher
 
     def __init__(self, outlines_model: Any) -> None:
         self.model = outlines_model

@@ -16,6 +16,9 @@ from .base import STRUCTURAL, Engine, EngineError, register_engine
 class LLGuidanceEngine(Engine):
     name = "llguidance"
     mask_rank = 2
+    # Exact where it compiles: regexes (with lengths), anyOf/required beside properties, decimal
+    # multipleOf; the most compliant engine in JSONSchemaBench; compiles in milliseconds.
+    fidelity = 2
     enforces = STRUCTURAL | {
         "allOf", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "patternProperties", "multipleOf",
         "minProperties", "maxProperties", "format", "format:date", "format:date-time", "format:time",

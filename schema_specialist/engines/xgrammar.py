@@ -12,6 +12,9 @@ from .base import STRUCTURAL, Engine, register_engine
 class XGrammarEngine(Engine):
     name = "xgrammar"
     mask_rank = 0
+    # Lets through strings outside some patterns, and objects missing a property that an anyOf
+    # branch beside `properties` requires; validation rejects those.
+    fidelity = 1
     # `oneOf` is decoded as anyOf. Not `pattern`: its regex conversion lets through strings outside some patterns (optional
     # groups, e.g. `^/([a-z]+(/[a-z]*)*)?$` takes "//a"); validation rejects them, `auto` prefers
     # an engine that enforces patterns exactly.

@@ -13,8 +13,8 @@
 from __future__ import annotations
 
 import json
+import os
 import random
-import shutil
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -30,6 +30,7 @@ from .dataset import (
     atomic_write_json,
     atomic_write_text,
     read_jsonl,
+    split_for,
 )
 from .diversity import Diversity, NearDuplicates
 from .engines import EngineError
@@ -90,7 +91,7 @@ class _State:
 class _Run:
     """One (possibly resumed) generation into one directory."""
 
-    def __init__(self, schema: Schema, out: Path, cfg: GenerateConfig, teacher: Teacher) -> None:
+    def __init__(self, schema: Schema, out: Path, cfg: GenerateConfig, teacher: Teacher | None) -> None:
         self.schema, self.out, self.cfg, self.teacher = schema, out, cfg, teacher
         self.state = _State()
         self.dups = NearDuplicates()
@@ -191,15 +192,17 @@ class _Run:
         return teacher_messages(self.decoding, self.schema.title, self.schema.description, topic)
 
     def run(self) -> dict[str, Any]:
-        cfg = self.cfg
+        cfg, teacher = self.cfg, self.teacher
+        if teacher is None:
+            raise RuntimeError("_Run.run needs a teacher")
         budget = cfg.max_candidates if cfg.max_candidates is not None else 4 * cfg.n + 64
         self.decoding = decoding_schema(self.schema, cfg.limits)
         t0 = time.perf_counter()
         try:
-            prep = self.teacher.prepare(self.decoding, cfg.engine)
+            prep = teacher.prepare(self.decoding, cfg.engine)
         except EngineError as narrowed_error:
             try:  # the narrowed schema can trip an engine the original does not
-                prep = self.teacher.prepare(self.schema.raw, cfg.engine)
+                prep = teacher.prepare(self.schema.raw, cfg.engine)
                 self.decoding = self.schema.raw
             except EngineError:
                 raise SchemagenError(str(narrowed_error), self.schema.path) from None
@@ -219,7 +222,7 @@ class _Run:
                 size = min(width, budget - self.state.candidates, needed + (needed + 3) // 4)
                 first = self.state.candidates
                 prompts = [self.prompt_for(first + i) for i in range(size)]
-                completions = self.teacher.complete(prompts, temperature=cfg.temperature,
+                completions = teacher.complete(prompts, temperature=cfg.temperature,
                                                     max_new_tokens=cfg.max_new_tokens, seed=cfg.seed * 1_000_003 + first)
                 self.state.prompt_tokens += sum(c.prompt_tokens for c in completions)
                 self.state.completion_tokens += sum(c.completion_tokens for c in completions)
@@ -230,7 +233,7 @@ class _Run:
                     self.state.candidates = cand + 1
                     ok, bad = self.judge(comp.text, cand)
                     if ok is not None:
-                        split = _split(self.state.accepted)
+                        split = split_for(self.state.accepted)
                         meta = {"id": f"c{cand:06d}", "candidate": cand, "split": split,
                                 "source": "repaired" if ok["repaired"] else "teacher", "engine": self.engine}
                         writers[split].append(pair_record(ok["question"], ok["answer"], meta))
@@ -266,7 +269,7 @@ class _Run:
                 "sha256": self.schema.sha256, "path": str(path) if path else None,
                 "path_from_dataset": _relpath(path, self.out) if path else None,
             },
-            "teacher": self.teacher.describe(),
+            "teacher": self.teacher.describe() if self.teacher else self.previous.get("teacher", {}),
             "engine": {"name": self.engine, "choice": cfg.engine, "compile_seconds": round(self.compile_seconds, 4),
                        "failures": self.engine_failures},
             "seed": cfg.seed,
@@ -291,15 +294,7 @@ class _Run:
         atomic_write_json(self.out / MANIFEST, manifest)
 
 
-def _split(index: int) -> str:
-    from .dataset import split_for
-
-    return split_for(index)
-
-
 def _relpath(path: Path, start: Path) -> str:
-    import os
-
     return os.path.relpath(path.resolve(), start.resolve())
 
 
@@ -341,14 +336,21 @@ def generate(schema_path: str | Path, out_dir: str | Path | None = None, config:
     if cfg.overwrite and out.exists():
         for name in [*(f"{s}.jsonl" for s in SPLITS), REJECTED, MANIFEST, "card.md", "schema.json"]:
             (out / name).unlink(missing_ok=True)
-    own = teacher is None
-    if teacher is None:
-        teacher = make_teacher(cfg.teacher, threads=cfg.threads, dtype=cfg.dtype, workers=default_workers(cfg))
+    run = _Run(schema, out, cfg, teacher)
+    run.load_existing()
+    if run.state.accepted >= cfg.n:  # nothing to do: no model is loaded
+        run.decoding = decoding_schema(schema, cfg.limits)
+        run.engine = str((run.previous.get("engine") or {}).get("name", ""))
+        run.write_manifest(final=True)
+        write_card(out)
+        return json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    if teacher is not None:
+        return run.run()
+    run.teacher = make_teacher(cfg.teacher, threads=cfg.threads, dtype=cfg.dtype, workers=default_workers(cfg))
     try:
-        return _generate(schema, out, cfg, teacher)
+        return run.run()
     finally:
-        if own:
-            teacher.close()
+        run.teacher.close()
 
 
 def default_workers(cfg: GenerateConfig) -> int:
@@ -357,23 +359,9 @@ def default_workers(cfg: GenerateConfig) -> int:
         return cfg.workers
     if cfg.threads or cfg.teacher.startswith("openai:"):
         return 1
-    import os
-
     import torch
 
     return 1 if torch.cuda.is_available() else max(1, min(os.cpu_count() or 1, 8))
-
-
-def _generate(schema: Schema, out: Path, cfg: GenerateConfig, teacher: Teacher) -> dict[str, Any]:
-    run = _Run(schema, out, cfg, teacher)
-    run.load_existing()
-    if run.state.accepted >= cfg.n:
-        run.decoding = decoding_schema(schema, cfg.limits)
-        run.engine = str((run.previous.get("engine") or {}).get("name", ""))
-        run.write_manifest(final=True)
-        write_card(out)
-        return json.loads((out / MANIFEST).read_text(encoding="utf-8"))
-    return run.run()
 
 
 def write_card(out: Path, examples: int = 5) -> None:
@@ -413,7 +401,3 @@ def write_card(out: Path, examples: int = 5) -> None:
         lines += ["**Q:** " + q.replace("\n", "  \n"), "", f"**A:** `{a}`", ""]
     atomic_write_text(out / "card.md", "\n".join(lines))
 
-
-def reset_dir(out: Path) -> None:
-    """Remove a generated directory entirely (used by tests and --overwrite of callers)."""
-    shutil.rmtree(out, ignore_errors=True)

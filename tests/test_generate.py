@@ -139,6 +139,16 @@ def test_resume_continues_without_loss_or_duplicates(tmp_path: Path) -> None:
     assert len(_records(out)) == 3
 
 
+def test_complete_dataset_rerun_loads_no_model(tmp_path: Path) -> None:
+    texts = [json.dumps({"sensor": f"s{i}", "celsius": i, "ok": True}) for i in range(10)]
+    schema = _schema_file(tmp_path)
+    out = tmp_path / "out"
+    generate(schema, out, _cfg(n=3), teacher=ScriptedTeacher(texts))
+    # a model that does not exist is never opened when there is nothing left to generate
+    m = generate(schema, out, _cfg(n=3, teacher="/nonexistent/model"))
+    assert m["complete"] and m["counts"]["accepted"] == 3 and m["teacher"]["kind"] == "scripted"
+
+
 def test_changed_schema_is_refused_on_resume(tmp_path: Path) -> None:
     texts = [json.dumps({"sensor": f"s{i}", "celsius": i, "ok": True}) for i in range(10)]
     schema = _schema_file(tmp_path)

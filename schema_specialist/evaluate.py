@@ -249,13 +249,15 @@ def hypothesis_instances(schema: Schema, count: int, seed: int, *, realistic: bo
     return list(found.values())[:count]
 
 
-def hypothesis_items(schema: Schema, count: int, seed: int, *, realistic: bool = True) -> list[Item]:
-    """Property-based items: instances rendered as faithful questions (seeded, reproducible)."""
+def hypothesis_items(schema: Schema, count: int, seed: int, *, realistic: bool = True,
+                     shuffle: float = 0.0) -> list[Item]:
+    """Property-based items: instances rendered as faithful questions (seeded, reproducible), with the
+    field order the dataset's questions used (`shuffle`, from its manifest)."""
     from .questions import missing_facts, render_question
 
     items = []
     for i, value in enumerate(hypothesis_instances(schema, count, seed, realistic=realistic)):
-        question = render_question(value, schema, random.Random(seed * 1_000_003 + i))
+        question = render_question(value, schema, random.Random(seed * 1_000_003 + i), shuffle)
         if not missing_facts(question, value):
             items.append(Item(question, value, "hypothesis"))
     return items
@@ -356,6 +358,7 @@ class ModelRunner:
 
     def __init__(self, info: AdapterMeta, *, max_new_tokens: int = 256, temperature: float = 0.0,
                  seed: int = 0, threads: int | None = None, dtype: str = "auto") -> None:
+        from .decoding import stop_ids_of
         from .models import load_model
 
         if not (info.path / "adapter_config.json").is_file():
@@ -374,12 +377,9 @@ class ModelRunner:
         self.max_new_tokens = max_new_tokens
         self.temperature = temperature
         self.seed = seed
-        eos = self.hf_model.generation_config.eos_token_id
-        ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
-        if self.tokenizer.eos_token_id is not None:
-            ids.add(self.tokenizer.eos_token_id)
-        self.stop_ids = ids
+        self.stop_ids = stop_ids_of(self.hf_model, self.tokenizer)
         self._outlines: Any = None
+        self._merged = False
         self.engine: str | None = None
         self.engine_failures: list[str] = []
 
@@ -396,43 +396,38 @@ class ModelRunner:
             messages[0] = {"role": "system", "content": self.info.system_prompt}
         return messages
 
-    def _free(self, batch: Sequence[list[dict[str, str]]], adapter: bool) -> list[Generation]:
-        import torch
+    def _run(self, messages: Sequence[list[dict[str, str]]], adapter: bool,
+             constraint: Callable[[], Any] | None = None) -> list[Generation]:
+        """Batched decoding (`decoding.decode`) with the adapter merged in, or disabled for a baseline."""
+        from .decoding import chat_ids, decode
 
         tok = self.tokenizer
-        texts = [tok.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in batch]
-        side = tok.padding_side
-        tok.padding_side = "left"
-        try:
-            enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-        finally:
-            tok.padding_side = side
-        enc = {k: v.to(self.hf_model.device) for k, v in enc.items()}
-        torch.manual_seed(self.seed)
+        ids = [chat_ids(tok, m) for m in messages]
+        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        if adapter and not self._merged:
+            self.model.merge_adapter()  # the LoRA product folded into the weights: base-model speed
+            self._merged = True
         ctx = contextlib.nullcontext() if adapter else self.model.disable_adapter()
-        t0 = time.perf_counter()
-        with ctx, torch.inference_mode():
-            out = self.model.generate(**enc, max_new_tokens=self.max_new_tokens,
-                                      pad_token_id=tok.pad_token_id, **self._sampling())
-        per = (time.perf_counter() - t0) / len(batch)
-        width = enc["input_ids"].shape[1]
-        gens = []
-        for row, mask in zip(out, enc["attention_mask"], strict=True):
-            new = row[width:].tolist()
-            stop = next((i for i, t in enumerate(new) if t in self.stop_ids), None)
-            kept = new if stop is None else new[:stop]
-            text = tok.decode(kept, skip_special_tokens=True)
-            gens.append(Generation(text, int(mask.sum()), len(kept), stop is None and len(new) >= self.max_new_tokens,
-                                   per))
-        return gens
+        with ctx:
+            decoded = decode(self.model.get_base_model(), ids, stop_ids=self.stop_ids, pad_id=int(pad),
+                             max_new_tokens=self.max_new_tokens, temperature=self.temperature, seed=self.seed,
+                             batch_size=len(ids), constraint=constraint)
+        if not adapter:
+            self._merged = False  # PEFT unmerges a disabled adapter
+        return [Generation(tok.decode(d.tokens, skip_special_tokens=True), d.prompt_tokens, len(d.tokens),
+                           d.truncated or bool(d.error), d.seconds) for d in decoded]
+
+    def question_tokens(self, question: str) -> int:
+        """Tokens of the question alone (prompt minus this = template and instructions)."""
+        return len(self.tokenizer(question, add_special_tokens=False)["input_ids"])
 
     def adapter_generator(self, batch: Sequence[Item]) -> list[Generation]:
-        return self._free([self.adapter_messages(it.question) for it in batch], adapter=True)
+        return self._run([self.adapter_messages(it.question) for it in batch], adapter=True)
 
     def prompted_generator(self, batch: Sequence[Item]) -> list[Generation]:
         from .prompts import schema_messages
 
-        return self._free([schema_messages(it.question, self.info.schema.raw) for it in batch], adapter=False)
+        return self._run([schema_messages(it.question, self.info.schema.raw) for it in batch], adapter=False)
 
     def constrained_processor(self) -> Any:
         """(outlines model, processor) for the schema's grammar; raises SchemagenError when none compiles."""
@@ -443,20 +438,32 @@ class ModelRunner:
             from .grammar import decoding_schema
 
             om = outlines.from_transformers(self.hf_model, self.tokenizer)
-            engine, processor, failures = EngineSet(om).pick(decoding_schema(self.info.schema))
-            self._outlines = (om, processor)
+            engines = EngineSet(om)
+            engine, processor, failures = engines.pick(decoding_schema(self.info.schema))
+            self._outlines = (om, processor, engines.get(engine).row_constraint(processor))
             self.engine, self.engine_failures = engine, failures
         return self._outlines
 
     def constrained_generator(self, batch: Sequence[Item]) -> list[Generation]:
+        from .prompts import schema_messages
+
+        om, processor, rows = self.constrained_processor()
+        messages = [schema_messages(it.question, self.info.schema.raw) for it in batch]
+        if rows is not None:
+            gens = self._run(messages, adapter=False, constraint=rows)
+        else:
+            gens = self._constrained_outlines(om, processor, messages)
+        for g in gens:  # under the grammar, output that does not parse can only be a cut-off
+            g.truncated = g.truncated or not parse_json(g.text)[0]
+        return gens
+
+    def _constrained_outlines(self, om: Any, processor: Any,
+                              messages: list[list[dict[str, str]]]) -> list[Generation]:
+        """Engines without a row matcher (outlines-core): outlines and `transformers.generate`."""
         import torch
         from outlines.generator import SteerableGenerator
         from outlines.inputs import Chat
 
-        from .prompts import schema_messages
-
-        om, processor = self.constrained_processor()
-        messages = [schema_messages(it.question, self.info.schema.raw) for it in batch]
         prompt_tokens = [len(self.tokenizer.apply_chat_template(m, add_generation_prompt=True, tokenize=True,
                                                                 return_dict=True)["input_ids"]) for m in messages]
         generator = SteerableGenerator.from_processor(om, processor)
@@ -465,13 +472,12 @@ class ModelRunner:
         with self.model.disable_adapter(), torch.inference_mode():
             texts = generator.batch([Chat(m) for m in messages], max_new_tokens=self.max_new_tokens,
                                     pad_token_id=self.tokenizer.pad_token_id, **self._sampling())
-        per = (time.perf_counter() - t0) / len(batch)
+        self._merged = False
+        per = (time.perf_counter() - t0) / len(messages)
         gens = []
         for text, p in zip(texts, prompt_tokens, strict=True):
             n = len(self.tokenizer.encode(str(text), add_special_tokens=False))
-            # Under the grammar, output that does not parse can only be a cut-off at the token limit.
-            cut = n >= self.max_new_tokens or not parse_json(str(text))[0]
-            gens.append(Generation(str(text), p, min(n, self.max_new_tokens), cut, per))
+            gens.append(Generation(str(text), p, min(n, self.max_new_tokens), n >= self.max_new_tokens, per))
         return gens
 
 
@@ -519,19 +525,21 @@ class SystemResult:
     by_source: dict[str, dict[str, Any]] = field(default_factory=dict)
     engine: str | None = None
     note: str | None = None
+    overhead_tokens: float | None = None  # prompt tokens beyond the question itself (template, instructions)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "label": self.label, "n": self.n}
         for key in ("parse", "validity", "fields", "exact"):
             out[key] = getattr(self, key).to_dict()
         out.update(failures=self.failures, prompt_tokens_mean=self.prompt_tokens,
-                   completion_tokens_mean=self.completion_tokens, latency_s_per_answer=self.latency_s,
+                   completion_tokens_mean=self.completion_tokens, overhead_tokens_mean=self.overhead_tokens,
+                   latency_s_per_answer=self.latency_s,
                    by_source=self.by_source, engine=self.engine, note=self.note)
         return out
 
 
-def summarize(name: str, scored: Sequence[Scored], *, engine: str | None = None,
-              note: str | None = None) -> SystemResult:
+def summarize(name: str, scored: Sequence[Scored], *, engine: str | None = None, note: str | None = None,
+              question_tokens: Callable[[str], int] | None = None) -> SystemResult:
     """Aggregate scored answers into rates with intervals, failure groups with examples, cost."""
     n = len(scored)
     failures: dict[str, dict[str, Any]] = {}
@@ -557,7 +565,9 @@ def summarize(name: str, scored: Sequence[Scored], *, engine: str | None = None,
         prompt_tokens=mean([s.gen.prompt_tokens for s in scored]) if n else 0.0,
         completion_tokens=mean([s.gen.completion_tokens for s in scored]) if n else 0.0,
         latency_s=mean([s.gen.seconds for s in scored]) if n else 0.0,
-        by_source=by_source, engine=engine, note=note)
+        by_source=by_source, engine=engine, note=note,
+        overhead_tokens=mean([s.gen.prompt_tokens - question_tokens(s.item.question) for s in scored])
+        if n and question_tokens is not None else None)
 
 
 # -- the report ------------------------------------------------------------------------------------
@@ -590,16 +600,27 @@ class Report:
     def exit_code(self) -> int:
         return self.gate.exit_code
 
+    def _baseline(self) -> SystemResult | None:
+        other = self.systems.get(PROMPTED) or self.systems.get(CONSTRAINED)
+        return other if other is not None and other.prompt_tokens else None
+
     def prompt_reduction(self) -> tuple[float, float, float] | None:
         """(adapter tokens, schema-prompt tokens, % shorter) when a schema-prompt baseline ran."""
-        other = self.systems.get(PROMPTED) or self.systems.get(CONSTRAINED)
-        if other is None or not other.prompt_tokens:
+        other = self._baseline()
+        if other is None:
             return None
         a, b = self.adapter.prompt_tokens, other.prompt_tokens
         return a, b, 100.0 * (1 - a / b)
 
+    def overhead_reduction(self) -> tuple[float, float, float] | None:
+        """The same for the prompt minus the question: what the schema costs on every request."""
+        other, a = self._baseline(), self.adapter.overhead_tokens
+        if other is None or a is None or not other.overhead_tokens:
+            return None
+        return a, other.overhead_tokens, 100.0 * (1 - a / other.overhead_tokens)
+
     def to_dict(self) -> dict[str, Any]:
-        red = self.prompt_reduction()
+        red, over = self.prompt_reduction(), self.overhead_reduction()
         return {
             "format": "schemagen-eval/1", "created": self.created, "adapter": self.adapter_path,
             "name": self.adapter_name, "schema_title": self.schema_title, "schema_sha256": self.schema_sha256,
@@ -608,6 +629,8 @@ class Report:
             "gate": asdict(self.gate),
             "prompt_reduction": None if red is None else
             {"adapter_tokens": red[0], "schema_prompt_tokens": red[1], "percent_shorter": red[2]},
+            "overhead_reduction": None if over is None else
+            {"adapter_tokens": over[0], "schema_prompt_tokens": over[1], "percent_shorter": over[2]},
             "notes": self.notes, "answers": self.answers,
         }
 
@@ -640,6 +663,10 @@ class Report:
         if red is not None:
             lines += ["", f"adapter prompt: {red[0]:.0f} tokens vs {red[1]:.0f} with the schema in the prompt "
                           f"({red[2]:.0f}% shorter)"]
+            over = self.overhead_reduction()
+            if over is not None:
+                lines.append(f"beyond the question itself: {over[0]:.0f} tokens vs {over[1]:.0f} "
+                             f"({over[2]:.0f}% shorter)")
         fails = self.adapter.failures
         if fails:
             lines += ["", "adapter failures:"]
@@ -666,6 +693,10 @@ class Report:
         if red is not None:
             md += ["", f"The adapter's prompt is **{red[2]:.0f}% shorter**: {red[0]:.0f} tokens instead of "
                        f"{red[1]:.0f} with the schema in the prompt."]
+            over = self.overhead_reduction()
+            if over is not None:
+                md[-1] += (f" Beyond the question itself (chat template and instructions, what every request "
+                           f"pays), {over[0]:.0f} tokens instead of {over[1]:.0f}: **{over[2]:.0f}% shorter**.")
         md += ["", "Validity = valid JSON that validates against the schema (formats checked); field acc. = "
                    "share of gold leaf values reproduced at the same path; intervals are Wilson 95%."]
         for s in self.systems.values():
@@ -772,7 +803,11 @@ def select_inputs(schema: Schema, dataset: Path, n: int, seed: int, hypothesis_s
     hyp: list[Item] = []
     if n_hyp > 0:
         try:
-            hyp = hypothesis_items(schema, n_hyp, seed, realistic=realistic)
+            from .dataset import load_manifest
+
+            settings = load_manifest(dataset).get("settings") or {}
+            shuffle = float(settings.get("shuffle_fields") or 0.0) if isinstance(settings, dict) else 0.0
+            hyp = hypothesis_items(schema, n_hyp, seed, realistic=realistic, shuffle=shuffle)
         except Exception as exc:  # hypothesis-jsonschema raises many types for schemas it cannot handle
             why = " ".join(str(exc).split())[:160] or type(exc).__name__
             notes.append(f"hypothesis-jsonschema cannot generate instances of this schema ({why}): "
@@ -794,7 +829,7 @@ def select_inputs(schema: Schema, dataset: Path, n: int, seed: int, hypothesis_s
 def evaluate(adapter_dir: str | Path, *, n: int = 300, target: float | None = None, strict: bool = False,
              data: str | Path | None = None, base: str | None = None, seed: int = 0,
              hypothesis_share: float | None = None, baselines: bool = True, baseline_n: int | None = None,
-             batch_size: int = 16, max_new_tokens: int = 256, temperature: float = 0.0,
+             batch_size: int = 32, max_new_tokens: int = 256, temperature: float = 0.0,
              realistic: bool = True, out_dir: str | Path | None = None, write: bool = True,
              show_progress: bool = False, threads: int | None = None, dtype: str = "auto",
              generators: dict[str, Generator] | None = None) -> Report:
@@ -827,9 +862,11 @@ def evaluate(adapter_dir: str | Path, *, n: int = 300, target: float | None = No
         if base_items:
             generators[PROMPTED] = runner.prompted_generator
             generators[CONSTRAINED] = runner.constrained_generator
-    plan: list[tuple[str, Sequence[Item]]] = [(ADAPTER, items)]
+    # Baselines first: the adapter is then merged into the weights for its own (longest) run.
+    plan: list[tuple[str, Sequence[Item]]] = []
     if base_items:
         plan += [(name, base_items) for name in (PROMPTED, CONSTRAINED) if name in generators]
+    plan.append((ADAPTER, items))
 
     bar = None
     if show_progress:
@@ -856,7 +893,8 @@ def evaluate(adapter_dir: str | Path, *, n: int = 300, target: float | None = No
                     note = "; ".join(runner.engine_failures)[:300]
             gens = run_system(generators[name], its, batch_size, bar.update if bar is not None else None)
             scored = [score(it, g, schema) for it, g in zip(its, gens, strict=True)]
-            systems[name] = summarize(name, scored, engine=engine, note=note)
+            systems[name] = summarize(name, scored, engine=engine, note=note,
+                                      question_tokens=runner.question_tokens if runner is not None else None)
             if name == ADAPTER:
                 answers = [{"source": s.item.source, "question": s.item.question, "gold": s.item.gold,
                             "answer": s.gen.text, "valid": s.valid, "failure": s.failure and s.failure[0],
@@ -865,6 +903,7 @@ def evaluate(adapter_dir: str | Path, *, n: int = 300, target: float | None = No
     finally:
         if bar is not None:
             bar.close()
+    systems = {name: systems[name] for name in (ADAPTER, PROMPTED, CONSTRAINED) if name in systems}
     a = systems[ADAPTER].validity
     result = gate(a.rate, a.ci95[0], a.n, target, strict)
     report = Report(

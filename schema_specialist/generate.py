@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .balance import rebalance
 from .dataset import (
     MANIFEST,
     REJECTED,
@@ -37,7 +38,7 @@ from .engines import EngineError
 from .errors import SchemagenError
 from .grammar import Limits, decoding_schema
 from .prompts import pair_record, teacher_messages
-from .questions import answer_text, missing_facts, render_question
+from .questions import missing_facts, render_pair
 from .repair import repair
 from .schema import Schema, canonical_json, load_schema
 from .teachers import Teacher, make_teacher
@@ -60,7 +61,7 @@ class GenerateConfig:
     seed: int = 0
     teacher: str = "smollm2"
     engine: str = "auto"
-    batch_size: int = 8
+    batch_size: int = 32
     dtype: str = "auto"  # teacher weights: bfloat16 where the CPU has AVX512-BF16/AMX, else float32
     temperature: float = 1.0
     max_new_tokens: int = 320
@@ -72,6 +73,8 @@ class GenerateConfig:
     limits: Limits = field(default_factory=Limits)
     progress: bool = True
     time_budget: float | None = None  # seconds; stop early (resumable) when spent
+    balance: bool = True  # draw enum/boolean values again uniformly (`balance.rebalance`)
+    shuffle_fields: float = 0.0  # share of questions stating top-level fields in a random order
 
 
 @dataclass
@@ -162,10 +165,12 @@ class _Run:
             if remaining:
                 return reject(f"invalid: {remaining[0]}", errors=remaining[:5])
             repaired = True
+        if self.cfg.balance:
+            value = rebalance(value, self.schema, random.Random(f"{self.cfg.seed}:{candidate}:b"))
         key = canonical_json(value)
         if key in self.instances:
             return reject("duplicate: same instance as an accepted pair")
-        question = render_question(value, self.schema, rng)
+        question, answer = render_pair(value, self.schema, rng, self.cfg.shuffle_fields)
         self.state.faithfulness_checked += 1
         missing = missing_facts(question, value)
         if missing:
@@ -179,7 +184,7 @@ class _Run:
         self.diversity.add(question, value)
         if repaired:
             self.state.repaired += 1
-        return {"question": question, "answer": answer_text(value, self.schema), "value": value,
+        return {"question": question, "answer": answer, "value": value,
                 "repaired": repaired}, None
 
     # ---- the loop -----------------------------------------------------------------------------

@@ -487,6 +487,11 @@ FORMAT_PATTERNS = {
 }
 
 
+# Free text: no quotes, backslashes, braces or brackets. A small model under a JSON grammar otherwise
+# fills strings with JSON-looking debris ("25},{"), which a student then learns to write.
+PLAIN_TEXT = r'^[^"\\{}\[\]]*$'
+
+
 def _string(node: dict[str, Any], out: dict[str, Any], lim: Limits) -> None:
     if "string" not in _types(node) or "enum" in node or "const" in node:
         return
@@ -510,6 +515,8 @@ def _string(node: dict[str, Any], out: dict[str, Any], lim: Limits) -> None:
         return
     cap = max(low, lim.max_string)
     out["maxLength"] = min(high, cap) if isinstance(high, int) and not isinstance(high, bool) else cap
+    if fmt is None:
+        out["pattern"] = PLAIN_TEXT
 
 
 _UNBOUNDED = 1 << 30

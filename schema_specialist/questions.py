@@ -32,8 +32,8 @@ def humanize(key: str) -> str:
     return text.lower() or key
 
 
-class _Labeller:
-    """Field labels from the schema's words: a short property title, else the humanised key."""
+class SchemaNav:
+    """Walks a schema beside an instance (refs followed); labels fields with the schema's words."""
 
     def __init__(self, schema: Schema) -> None:
         self.schema = schema
@@ -67,6 +67,11 @@ class _Labeller:
         items = node.get("items")
         return self.deref(items) if isinstance(items, dict) else {}
 
+    def ordered(self, node: Any, value: dict[str, Any]) -> list[str]:
+        """The keys of `value` in the schema's property order, then the others as they come."""
+        props = self.deref(node).get("properties") or {}
+        return [k for k in props if k in value] + [k for k in value if k not in props]
+
     def label(self, key: str, sub: dict[str, Any]) -> str:
         title = sub.get("title")
         if isinstance(title, str) and 0 < len(title) <= 40 and title.lower() != key.lower():
@@ -88,12 +93,12 @@ def scalar_text(value: Any, rng: random.Random | None = None) -> str:
     return text
 
 
-def _render(value: Any, node: dict[str, Any], lab: _Labeller, rng: random.Random, depth: int) -> str:
+def _render(value: Any, node: dict[str, Any], lab: SchemaNav, rng: random.Random, depth: int) -> str:
     if isinstance(value, dict):
         if not value:
             return "(empty)"
-        parts = [f"{lab.label(k, lab.child(node, k))}: {_render(v, lab.child(node, k), lab, rng, depth + 1)}"
-                 for k, v in value.items()]
+        parts = [f"{lab.label(k, lab.child(node, k))}: {_render(value[k], lab.child(node, k), lab, rng, depth + 1)}"
+                 for k in lab.ordered(node, value)]
         return "(" + "; ".join(parts) + ")"
     if isinstance(value, list):
         if not value:
@@ -106,35 +111,51 @@ def _render(value: Any, node: dict[str, Any], lab: _Labeller, rng: random.Random
     return scalar_text(value, rng)
 
 
-def render_question(instance: Any, schema: Schema, rng: random.Random) -> str:
-    """A natural-language request that states every value of `instance`."""
-    lab = _Labeller(schema)
+def render_question(instance: Any, schema: Schema, rng: random.Random, shuffle: float = 0.0) -> str:
+    """A natural-language request that states every value of `instance` (top-level fields in the
+    schema's order, or in a random order for a `shuffle` share of questions)."""
+    return _question(instance, schema, rng, shuffle)[0]
+
+
+def render_pair(instance: Any, schema: Schema, rng: random.Random, shuffle: float = 0.0) -> tuple[str, str]:
+    """(question, answer): the answer's top-level keys come in the order the question states them.
+
+    Questions state fields in the schema's order, or (a `shuffle` share of them) in a random order; an
+    answer that follows the question's order is a monotone copy, which a small model learns far more
+    reliably than a reordering. Key order means nothing to a JSON Schema validator.
+    """
+    question, keys = _question(instance, schema, rng, shuffle)
+    return question, answer_text(instance, schema, keys)
+
+
+def _question(instance: Any, schema: Schema, rng: random.Random,
+              shuffle: float) -> tuple[str, list[str] | None]:
+    lab = SchemaNav(schema)
     title = schema.title if len(schema.title) <= 60 else "record"
     title = humanize(title) if re.fullmatch(r"[A-Za-z0-9_\-]+", title) else title
     style = rng.choice(STYLES)
     opener = rng.choice(OPENERS[style]).format(title=title, Title=title[:1].upper() + title[1:])
     if not isinstance(instance, dict):
-        return f"{opener} {_render(instance, lab.deref(schema.raw), lab, rng, 0)}".strip()
-    props = lab.deref(schema.raw).get("properties") or {}
-    keys = [k for k in props if k in instance] + [k for k in instance if k not in props]  # schema order
-    if style in ("bullets", "sentence") and rng.random() < 0.5:
-        rng.shuffle(keys)  # the answer keeps schema order: the model learns the form, not the order
+        return f"{opener} {_render(instance, lab.deref(schema.raw), lab, rng, 0)}".strip(), None
+    keys = lab.ordered(schema.raw, instance)
+    if shuffle > 0 and rng.random() < shuffle:
+        rng.shuffle(keys)
     fields = []
     for k in keys:
         sub = lab.child(schema.raw, k)
         label = lab.label(k, sub)
         fields.append((label, _render(instance[k], sub, lab, rng, 1)))
     if not fields:
-        return f"{opener} (no fields)"
+        return f"{opener} (no fields)", keys
     if style == "colon":
-        return f"{opener}: " + "; ".join(f"{a}: {b}" for a, b in fields) + "."
+        return f"{opener}: " + "; ".join(f"{a}: {b}" for a, b in fields) + ".", keys
     if style == "bullets":
-        return opener + "\n" + "\n".join(f"- {a}: {b}" for a, b in fields)
+        return opener + "\n" + "\n".join(f"- {a}: {b}" for a, b in fields), keys
     if style == "sentence":
         body = [f"the {a} is {b}" for a, b in fields]
         text = ", ".join(body[:-1]) + (" and " if len(body) > 1 else "") + body[-1]
-        return f"{opener} {text[:1].upper()}{text[1:]}."
-    return f"{opener} " + ", ".join(f"{a} = {b}" for a, b in fields)
+        return f"{opener} {text[:1].upper()}{text[1:]}.", keys
+    return f"{opener} " + ", ".join(f"{a} = {b}" for a, b in fields), keys
 
 
 def leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
@@ -164,12 +185,15 @@ def missing_facts(question: str, instance: Any) -> list[str]:
     return missing
 
 
-def answer_text(instance: Any, schema: Schema) -> str:
-    """The answer as compact JSON, keys in the schema's property order (then the rest, sorted)."""
-    lab = _Labeller(schema)
+def answer_text(instance: Any, schema: Schema, top: list[str] | None = None) -> str:
+    """The answer as compact JSON, keys in the schema's property order (then the rest, sorted); `top`
+    overrides the order of the top-level keys (the question's order, see `render_pair`)."""
+    lab = SchemaNav(schema)
 
     def order(value: Any, node: dict[str, Any]) -> Any:
         if isinstance(value, dict):
+            if node is schema.raw and top is not None and set(top) == set(value):
+                return {k: order(value[k], lab.child(node, k)) for k in top}
             props = list((lab.deref(node).get("properties") or {}).keys())
             keys = [k for k in props if k in value] + sorted(k for k in value if k not in props)
             return {k: order(value[k], lab.child(node, k)) for k in keys}

@@ -61,7 +61,7 @@ def realistic_schema(schema: Schema) -> dict[str, Any]:
     Only narrows: free strings get a words pattern, known formats a well-formed pattern, unbounded
     numbers a +-1e6 range. Callers still validate each instance against the original schema.
     """
-    from .grammar import decoding_schema
+    from .grammar import PLAIN_TEXT, decoding_schema
 
     def walk(node: Any) -> Any:
         if isinstance(node, list):
@@ -73,7 +73,8 @@ def realistic_schema(schema: Schema) -> dict[str, Any]:
         if "properties" in node and isinstance(node["properties"], dict):
             out["properties"] = {k: walk(v) for k, v in node["properties"].items()}
         kind = node.get("type")
-        if kind == "string" and "enum" not in node and "const" not in node and "pattern" not in node:
+        free = node.get("pattern") in (None, PLAIN_TEXT)  # the decoding schema's free-text pattern
+        if kind == "string" and "enum" not in node and "const" not in node and free:
             fmt = node.get("format")
             if fmt is None and int(node.get("minLength") or 0) <= 40:
                 out["pattern"] = WORDS
@@ -128,13 +129,14 @@ def instances(schema: Schema | dict[str, Any] | str | Path, *, realistic: bool =
     return strategy.filter(checked.is_valid)
 
 
-def questions(schema: Schema | dict[str, Any] | str | Path, *,
-              realistic: bool = True) -> st.SearchStrategy[tuple[str, Any]]:
-    """A hypothesis strategy of (question, instance): the question states every value of the instance."""
+def questions(schema: Schema | dict[str, Any] | str | Path, *, realistic: bool = True,
+              shuffle: float = 0.0) -> st.SearchStrategy[tuple[str, Any]]:
+    """A hypothesis strategy of (question, instance): the question states every value of the instance
+    (top-level fields in the schema's order; in a random order for a `shuffle` share of questions)."""
     checked = as_schema(schema)
 
     def render(pair: tuple[Any, random.Random]) -> tuple[str, Any]:
-        return render_question(pair[0], checked, pair[1]), pair[0]
+        return render_question(pair[0], checked, pair[1], shuffle), pair[0]
 
     return (st.tuples(instances(checked, realistic=realistic), st.randoms(use_true_random=False))
             .map(render).filter(lambda qa: not missing_facts(qa[0], qa[1])))

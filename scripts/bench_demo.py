@@ -23,6 +23,8 @@ def main() -> None:
     ap.add_argument("--name", default="agent_status")
     ap.add_argument("--command", default="bash scripts/demo.sh", help="the command that produced the artifacts")
     ap.add_argument("--eval-seconds", type=float, default=None, help="wall time of the eval step, if timed")
+    ap.add_argument("--stage-seconds", type=float, nargs=3, default=None, metavar=("GENERATE", "TRAIN", "EVAL"),
+                    help="wall seconds of the three demo commands, as demo.sh prints them")
     args = ap.parse_args()
     m = json.loads((ROOT / "generated" / args.name / "manifest.json").read_text())
     a = json.loads((ROOT / "adapters" / args.name / "schemagen.json").read_text())
@@ -52,6 +54,14 @@ def main() -> None:
     if red:
         lines += ["", f"Adapter prompt: {red['adapter_tokens']:.0f} tokens vs {red['schema_prompt_tokens']:.0f} with "
                       f"the schema in the prompt ({red['percent_shorter']:.0f}% shorter)."]
+    over = r.get("overhead_reduction")
+    if over:
+        lines[-1] += (f" Beyond the question itself (chat template and instructions): {over['adapter_tokens']:.0f} "
+                      f"tokens vs {over['schema_prompt_tokens']:.0f} ({over['percent_shorter']:.0f}% shorter).")
+    if args.stage_seconds:
+        g, t, e = args.stage_seconds
+        lines += ["", f"Wall time of `bash scripts/demo.sh` (model loads included): generate {g:.0f} s, train "
+                      f"{t:.0f} s, eval {e:.0f} s, **total {(g + t + e) / 60:.1f} min**."]
     fails = r["systems"]["adapter"]["failures"] if "adapter" in r["systems"] else {}
     if fails:
         lines += ["", "Adapter failures: " + ", ".join(f"{k} {g['count']}" for k, g in fails.items()) + "."]

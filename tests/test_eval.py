@@ -312,6 +312,11 @@ def test_cli_end_to_end_tiny_mistral(tmp_path: Path, tiny_adapter: Path) -> None
     assert constrained["engine"]
     assert 0 < adapter_sys["prompt_tokens_mean"] < prompted["prompt_tokens_mean"]
     assert report["prompt_reduction"]["percent_shorter"] > 0
+    # Beyond the question: the adapter pays its chat template and one short instruction; the baseline the schema.
+    over = report["overhead_reduction"]
+    assert 0 < adapter_sys["overhead_tokens_mean"] < 40 < prompted["overhead_tokens_mean"]
+    assert over["percent_shorter"] > report["prompt_reduction"]["percent_shorter"]
+    assert "beyond the question itself" in result.output
     assert adapter_sys["validity"]["k"] == 0 and sum(g["count"] for g in adapter_sys["failures"].values()) == 6
     # constrained decoding never leaves the grammar: any failure is a cut-off, never a schema violation
     assert set(constrained["failures"]) <= {"truncated"}

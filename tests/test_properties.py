@@ -13,7 +13,7 @@ from hypothesis_jsonschema import from_schema
 
 from schema_specialist.generate import GenerateConfig, generate
 from schema_specialist.grammar import VALIDATION_ONLY, decoding_schema, simplify
-from schema_specialist.questions import missing_facts, render_question
+from schema_specialist.questions import missing_facts, render_pair, render_question
 from schema_specialist.schema import load_schema, schema_from_dict
 from schema_specialist.teachers import Completion, Prepared, Teacher
 
@@ -53,6 +53,52 @@ def test_questions_state_every_value(data: st.DataObject) -> None:
     instance = data.draw(from_schema(decoding_schema(schema)))
     question = render_question(instance, schema, random.Random(data.draw(st.integers(0, 1000))))
     assert missing_facts(question, instance) == []
+
+
+@FAST
+@given(data=st.data())
+def test_answers_follow_the_question_order_and_equal_the_instance(data: st.DataObject) -> None:
+    """render_pair: the answer is the instance; its top-level keys come in the order the question states them."""
+    path = data.draw(st.sampled_from(EXAMPLES))
+    schema = load_schema(path)
+    instance = data.draw(from_schema(decoding_schema(schema)))
+    seed = data.draw(st.integers(0, 1000))
+    question, answer = render_pair(instance, schema, random.Random(seed), shuffle=0.5)
+    assert question == render_question(instance, schema, random.Random(seed), shuffle=0.5)
+    value = json.loads(answer)
+    assert value == instance and schema.is_valid(value)
+    if isinstance(value, dict) and len(value) > 1:
+        spots = [_spot(question, _label(schema, k)) for k in value]
+        assert -1 not in spots and spots == sorted(spots), (question, answer)
+
+
+def _spot(question: str, label: str) -> int:
+    """Where the question states a field: `label: `, `the label is ` or `label = ` (as render_question writes)."""
+    import re
+
+    depth, quoted, escaped, top = 0, False, False, []  # top[i]: question[i] is outside (), [] and quotes
+    plain = re.sub(r"(?:(?<=\[)|(?<=; ))\d+\)", lambda m: "#" * len(m.group()), question)  # "[1) (..); 2) .."
+    for ch in plain:
+        top.append(depth == 0 and not quoted)
+        if quoted:
+            quoted, escaped = (ch != '"' or escaped), (ch == "\\" and not escaped)
+        elif ch == '"':
+            quoted = True
+        elif ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+    for m in re.finditer(rf"(?:^|(?<=[\s;,(]))(?:the )?{re.escape(label)}(?:: | is | = )", question):
+        if top[m.start()]:
+            return m.start()
+    return -1
+
+
+def _label(schema: Any, key: str) -> str:
+    from schema_specialist.questions import SchemaNav
+
+    nav = SchemaNav(schema)
+    return nav.label(key, nav.child(schema.raw, key))
 
 
 @st.composite

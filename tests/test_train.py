@@ -133,7 +133,9 @@ def test_loss_falls_and_adapter_reloads(orders: Path, tiny_mistral_dir: Path, tm
     # The reloaded adapter reproduces the in-training model's final val loss exactly...
     tok = AutoTokenizer.from_pretrained(tiny_mistral_dir)
     val, _ = encode_all(tok, load_dataset(orders).val, 512)
-    base = AutoModelForCausalLM.from_pretrained(tiny_mistral_dir, dtype=torch.float32)
+    # (base weights in the dtype training froze them in: bf16 under bf16 compute)
+    weights = torch.bfloat16 if saved["dtype"] == "bfloat16" else torch.float32
+    base = AutoModelForCausalLM.from_pretrained(tiny_mistral_dir, dtype=weights)
     ids = torch.tensor([val[0].input_ids])
     with torch.no_grad():
         base_logits = base(input_ids=ids).logits

@@ -25,7 +25,7 @@ import click
               help="Draw hypothesis instances from the schema as is (no realism narrowing).")
 @click.option("--baseline-n", type=int, default=None, help="Inputs for each baseline [default: min(n, 100)].")
 @click.option("--no-baselines", is_flag=True, help="Only evaluate the adapter.")
-@click.option("--batch-size", type=int, default=16, help="Answers generated per batch (left padding).")
+@click.option("--batch-size", type=int, default=32, help="Answers decoded together (rows leave the batch as they finish).")
 @click.option("--max-new-tokens", type=int, default=256, help="Answer length limit (truncation counts as failure).")
 @click.option("--temperature", type=float, default=0.0, help="0 = greedy.")
 @click.option("--threads", type=int, default=None, help="torch CPU threads.")

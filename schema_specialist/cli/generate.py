@@ -15,7 +15,7 @@ import click
 @click.option("--engine", type=click.Choice(["auto", "xgrammar", "llguidance", "outlines_core"]), default="auto",
               help="Constrained-decoding engine; auto picks per schema the one that compiles and enforces most.")
 @click.option("--seed", type=int, default=0, help="Makes a run reproducible.")
-@click.option("--batch-size", type=int, default=8, help="Prompts decoded together (1 = one stream).")
+@click.option("--batch-size", type=int, default=32, help="Prompts decoded together per worker (1 = one stream).")
 @click.option("--dtype", type=click.Choice(["auto", "bfloat16", "float32"]), default="auto",
               help="Teacher weights; auto = bfloat16 on CPUs with AVX512-BF16/AMX, else float32.")
 @click.option("--temperature", type=float, default=1.0, help="Teacher sampling temperature.")
@@ -26,11 +26,18 @@ import click
               help="Local teacher processes of 1 thread each [default 0: one per CPU core; 1 on CUDA].")
 @click.option("--threads", type=int, default=None, help="torch threads of a single in-process teacher.")
 @click.option("--allow-remote-refs", is_flag=True, help="Allow $ref to http(s) URLs (network access).")
+@click.option("--balance/--no-balance", default=True, show_default=True,
+              help="Draw enum and boolean values again uniformly (a small teacher favours the first option).")
+@click.option("--shuffle-fields", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Share of questions that state the top-level fields in a random order (the answer follows "
+                   "the question's order; eval renders its property-based questions the same way).")
 @click.option("--overwrite", is_flag=True, help="Start again instead of resuming.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def command(schema: str, n: int, out: str | None, teacher: str, engine: str, seed: int, batch_size: int,
             dtype: str, temperature: float, max_new_tokens: int, max_candidates: int | None, time_budget: float | None,
-            workers: int, threads: int | None, allow_remote_refs: bool, overwrite: bool, quiet: bool) -> None:
+            workers: int, threads: int | None, allow_remote_refs: bool, balance: bool, shuffle_fields: float,
+            overwrite: bool,
+            quiet: bool) -> None:
     """Write question -> JSON pairs for SCHEMA (resumes an interrupted run)."""
     from ..generate import GenerateConfig, default_out_dir, generate
     from ..schema import load_schema
@@ -38,7 +45,8 @@ def command(schema: str, n: int, out: str | None, teacher: str, engine: str, see
     cfg = GenerateConfig(n=n, seed=seed, teacher=teacher, engine=engine, batch_size=batch_size, dtype=dtype,
                          temperature=temperature, max_new_tokens=max_new_tokens, max_candidates=max_candidates,
                          overwrite=overwrite, allow_remote_refs=allow_remote_refs, threads=threads, workers=workers,
-                         progress=not quiet, time_budget=time_budget)
+                         progress=not quiet, time_budget=time_budget, balance=balance,
+                         shuffle_fields=shuffle_fields)
     target = out or str(default_out_dir(load_schema(schema, allow_remote=allow_remote_refs)))
     m = generate(schema, target, cfg)
     c = m["counts"]

@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import time
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import SchemagenError
 from ..grammar import keywords
 from ..schema import schema_hash
+
+if TYPE_CHECKING:
+    from ..decoding import RowConstraint
 
 # Structure every engine turns into grammar.
 STRUCTURAL = frozenset({
@@ -65,6 +69,11 @@ class Engine(ABC):
     @abstractmethod
     def _compile(self, schema_json: str) -> Any:
         """Compile and return a fresh outlines logits processor."""
+
+    def row_constraint(self, processor: Any) -> Callable[[], RowConstraint] | None:
+        """A factory of per-row matchers for `decoding.decode`, from a compiled processor; None when the
+        engine has none (then decoding goes through outlines and `transformers.generate`)."""
+        return None
 
     @classmethod
     def coverage(cls, schema: dict[str, Any]) -> tuple[set[str], set[str], set[str]]:

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .base import STRUCTURAL, Engine, EngineError, register_engine
+
+if TYPE_CHECKING:
+    from ..decoding import RowConstraint
 
 
 @register_engine
@@ -60,3 +64,27 @@ class LLGuidanceEngine(Engine):
         if matcher.is_error():
             raise EngineError(f"llguidance cannot compile the schema: {matcher.get_error()[:200]}")
         return LLGuidanceLogitsProcessor(grammar, self._backend.llg_tokenizer, self._backend.tensor_library_name)
+
+    def row_constraint(self, processor: Any) -> Callable[[], RowConstraint]:
+        grammar, tokenizer = processor.grammar, processor.llg_tokenizer
+        return lambda: _LLGRow(tokenizer, grammar)
+
+
+class _LLGRow:
+    """One llguidance matcher: fills its row of the shared bitmask, consumes the chosen token."""
+
+    def __init__(self, tokenizer: Any, grammar: str) -> None:
+        import llguidance as llg
+
+        self.matcher = llg.LLMatcher(tokenizer, grammar)
+
+    def fill(self, bitmask: Any, row: int) -> None:
+        import llguidance.torch
+
+        llguidance.torch.fill_next_token_bitmask(self.matcher, bitmask, row)
+
+    def accept(self, token: int) -> bool:
+        return bool(self.matcher.consume_token(token))
+
+    def finished(self) -> bool:
+        return bool(self.matcher.is_stopped())

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .base import STRUCTURAL, Engine, register_engine
+
+if TYPE_CHECKING:
+    from ..decoding import RowConstraint
 
 
 @register_engine
@@ -43,3 +47,25 @@ class XGrammarEngine(Engine):
         grammar = self._backend.grammar_compiler.compile_json_schema(
             schema_json, any_whitespace=False, separators=(",", ":"), strict_mode=True)
         return XGrammarLogitsProcessor(grammar, self._backend.tensor_library_name)  # type: ignore[arg-type]
+
+    def row_constraint(self, processor: Any) -> Callable[[], RowConstraint]:
+        compiled = processor.compiled_grammar
+        return lambda: _XGRow(compiled)
+
+
+class _XGRow:
+    """One xgrammar matcher: fills its row of the shared bitmask, accepts the chosen token."""
+
+    def __init__(self, compiled: Any) -> None:
+        import xgrammar as xgr
+
+        self.matcher = xgr.GrammarMatcher(compiled)
+
+    def fill(self, bitmask: Any, row: int) -> None:
+        self.matcher.fill_next_token_bitmask(bitmask, row)
+
+    def accept(self, token: int) -> bool:
+        return bool(self.matcher.accept_token(token))
+
+    def finished(self) -> bool:
+        return bool(self.matcher.is_terminated())

@@ -32,6 +32,24 @@ class LocalTeacher(Teacher):
 
     def complete(self, prompts: list[list[dict[str, str]]], *, temperature: float, max_new_tokens: int,
                  seed: int) -> list[Completion]:
+        from ..decoding import chat_ids, decode, stop_ids_of
+
+        rows = self.engines.get(self.engine).row_constraint(self._processor)
+        if rows is None:
+            return self._complete_outlines(prompts, temperature=temperature, max_new_tokens=max_new_tokens,
+                                           seed=seed)
+        tok, model = self.loaded.tokenizer, self.loaded.model
+        ids = [chat_ids(tok, p) for p in prompts]
+        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        decoded = decode(model, ids, stop_ids=stop_ids_of(model, tok), pad_id=int(pad),
+                         max_new_tokens=max_new_tokens, temperature=temperature, top_p=0.95, seed=seed,
+                         batch_size=len(prompts), constraint=rows)
+        return [Completion(tok.decode(d.tokens, skip_special_tokens=True), d.prompt_tokens, len(d.tokens))
+                for d in decoded]
+
+    def _complete_outlines(self, prompts: list[list[dict[str, str]]], *, temperature: float,
+                           max_new_tokens: int, seed: int) -> list[Completion]:
+        """The engines without a row matcher (outlines-core) go through outlines and `generate`."""
         import torch
         from outlines.generator import SteerableGenerator
         from outlines.inputs import Chat

@@ -23,8 +23,9 @@ from .recipe import NON_TRAJECTORY, Recipe, make_recipe
 from .report import model_card, plot_loss
 
 FORMAT = "schemagen-adapter/1"
+# What `train` and `eval` write into an adapter directory (eval.json and report/ go with a retrain).
 ADAPTER_FILES = {"adapter_config.json", "adapter_model.safetensors", "schemagen.json", "loss.png", "README.md",
-                 "checkpoints"}
+                 "checkpoints", "eval.json", "report"}
 
 
 def _stderr(msg: str) -> None:
@@ -44,6 +45,27 @@ def check_out_dir(out: Path, overwrite: bool) -> None:
         raise SchemagenError("already holds a trained adapter (pass --overwrite to retrain)", out)
 
 
+def limit_heap_growth() -> None:
+    """Ask glibc to serve blocks of 4 MiB and more with mmap, returned to the system when freed.
+
+    Training allocates activations of a different shape every step (length buckets); glibc's heap keeps
+    the freed pieces and the resident size climbs. Measured over 14 steps at batch 4: default 4.1 GB at
+    407 tok/s; 4 MiB threshold 3.8 GB at 440 tok/s; 1 MiB 3.0 GB at 297 tok/s; 64 KiB 2.6 GB at 233 tok/s
+    (page faults on every fresh mapping).
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name or not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(name)
+        libc.mallopt(-3, 4 << 20)  # M_MMAP_THRESHOLD (this also turns off glibc's dynamic threshold)
+    except (OSError, AttributeError):
+        return
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
@@ -56,6 +78,7 @@ def train(dataset_dir: str | Path, out_dir: str | Path | None = None, *, name: s
 
     say = log or _stderr
     recipe = make_recipe(recipe_values)
+    limit_heap_growth()
     ds = load_dataset(dataset_dir)
     name = name or ds.path.resolve().name
     out = Path(out_dir) if out_dir is not None else Path("adapters") / name

@@ -50,10 +50,10 @@ def answer_loss(model: Any, batch: dict[str, Any], device: str, dtype: str) -> t
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     with autocast(device, dtype):
         if getattr(base.config, "final_logit_softcapping", None) is None and hasattr(base, "get_decoder"):
-            hidden = base.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state
+            hidden = base.get_decoder()(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
             logits = base.get_output_embeddings()(hidden[:, :-1][keep])
         else:  # architectures that post-process logits: take the full forward
-            logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1][keep]
+            logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits[:, :-1][keep]
     loss = F.cross_entropy(logits.float(), target[keep], reduction="sum")
     return loss, int(keep.sum().item())
 

@@ -1,4 +1,4 @@
-"""transformers + PEFT: fp32 master weights, bf16 autocast where supported; CPU or CUDA."""
+"""transformers + PEFT: bf16 base weights and autocast where supported (fp32 LoRA weights); CPU or CUDA."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ if TYPE_CHECKING:
     from .recipe import Recipe
 
 
-def quiet_load(spec: str) -> Any:
-    """`models.load_model` in fp32 without transformers' per-load progress bar."""
+def quiet_load(spec: str, dtype: str = "float32") -> Any:
+    """`models.load_model` without transformers' per-load progress bar."""
     from transformers.utils import logging as hf_logging
 
     from ..models import load_model
@@ -20,7 +20,7 @@ def quiet_load(spec: str) -> Any:
     was_enabled = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
     try:
-        return load_model(spec, dtype="float32")
+        return load_model(spec, dtype=dtype)
     finally:
         if was_enabled:
             hf_logging.enable_progress_bar()
@@ -41,12 +41,16 @@ class PeftBackend(Backend):
 
         device = "cuda" if cuda_available() else "cpu"
         dtype = compute_dtype(recipe.dtype, device)
-        loaded = quiet_load(recipe.base)
+        # Frozen base weights in bf16 when computing in bf16 (half the memory, no per-step casts); the
+        # LoRA weights stay fp32 (PEFT keeps adapters in fp32). fp16 keeps fp32 weights and a scaler.
+        weights = "bfloat16" if dtype == "bfloat16" else "float32"
+        loaded = quiet_load(recipe.base, weights)
         check_rank(loaded.model, recipe.targets(), recipe.lora_r)
         torch.manual_seed(recipe.seed)
         config = LoraConfig(r=recipe.lora_r, lora_alpha=recipe.lora_alpha, lora_dropout=recipe.lora_dropout,
                             target_modules=recipe.targets(), bias="none", task_type="CAUSAL_LM")
         model = get_peft_model(loaded.model, config)
         model.to(device)
-        note = f"transformers + PEFT on {device}, fp32 weights, {dtype} compute"
+        note = f"transformers + PEFT on {device}, {'bf16' if weights == 'bfloat16' else 'fp32'} base weights, " \
+               f"{dtype} compute"
         return Prepared(model, loaded.tokenizer, loaded.path, device, dtype, note)

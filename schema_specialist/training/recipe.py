@@ -34,7 +34,8 @@ class Recipe:
     backend: str = _f("auto", "auto: unsloth with CUDA + the gpu extra, else peft", choices=("auto", "peft", "unsloth"))
     lora_r: int = _f(16, "LoRA rank")
     lora_alpha: int = _f(32, "LoRA alpha (scale = alpha / r)")
-    lora_dropout: float = _f(0.05, "dropout on the LoRA input")
+    lora_dropout: float = _f(0.0, "dropout on the LoRA input (0 skips a copy of every LoRA input: ~1.6x "
+                                  "faster on CPU)")
     target_modules: str = _f(",".join(ALL_LINEAR), "comma-separated module names that get LoRA")
     lr: float = _f(3e-4, "peak learning rate (AdamW)")
     schedule: str = _f("cosine", "learning-rate schedule after warmup", choices=SCHEDULES)

@@ -1,0 +1,123 @@
+"""The batched decoder: same tokens as transformers' greedy search, rows dropped as they finish, grammars."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from schema_specialist.balance import rebalance
+from schema_specialist.decoding import apply_bitmask, chat_ids, decode, stop_ids_of
+from schema_specialist.schema import schema_from_dict
+from tests.conftest import ORDER_SCHEMA
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_mistral_dir: Path) -> Any:
+    from schema_specialist.models import load_model
+
+    return load_model(str(tiny_mistral_dir), dtype="float32")
+
+
+def _prompts(tok: Any) -> list[list[int]]:
+    questions = ["Order A-1, paid, 12 dollars.", "hi", "A much longer request that pads the others: order "
+                 "B-22 was shipped yesterday and came to 99.5 dollars in total, please record it."]
+    return [chat_ids(tok, [{"role": "user", "content": q}]) for q in questions]
+
+
+def test_apply_bitmask_bans_every_token_whose_bit_is_clear() -> None:
+    import torch
+
+    logits = torch.zeros(2, 40)
+    mask = torch.zeros(2, 2, dtype=torch.int32)
+    mask[0, 0] = 0b101  # tokens 0 and 2
+    mask[1, 1] = 1 << 3  # token 35
+    apply_bitmask(logits, mask)
+    assert torch.isfinite(logits[0]).nonzero().flatten().tolist() == [0, 2]
+    assert torch.isfinite(logits[1]).nonzero().flatten().tolist() == [35]
+
+
+def test_greedy_batch_matches_transformers_generate_row_by_row(tiny: Any) -> None:
+    import torch
+
+    model, tok = tiny.model, tiny.tokenizer
+    prompts = _prompts(tok)
+    stop = stop_ids_of(model, tok)
+    got = decode(model, prompts, stop_ids=stop, pad_id=int(tok.pad_token_id or 0), max_new_tokens=12)
+    assert [d.prompt_tokens for d in got] == [len(p) for p in prompts]  # results come back in prompt order
+    for p, d in zip(prompts, got, strict=True):
+        with torch.inference_mode():
+            ref = model.generate(torch.tensor([p]), attention_mask=torch.ones(1, len(p), dtype=torch.long),
+                                 max_new_tokens=12, do_sample=False, pad_token_id=int(tok.pad_token_id or 0))
+        want = [t for t in ref[0, len(p):].tolist()]
+        cut = next((i for i, t in enumerate(want) if t in stop), None)
+        assert d.tokens == (want if cut is None else want[:cut])
+        assert d.truncated == (cut is None and len(want) == 12)
+
+
+def test_rows_finish_at_their_stop_token_and_leave_the_batch(tiny: Any) -> None:
+    model, tok = tiny.model, tiny.tokenizer
+    prompts = _prompts(tok)
+    first = decode(model, prompts, stop_ids=set(), pad_id=0, max_new_tokens=6)
+    # Make the 3rd token each row writes its stop token: rows end at different steps.
+    stops = {d.tokens[2] for d in first}
+    got = decode(model, prompts, stop_ids=stops, pad_id=0, max_new_tokens=6)
+    for full, d in zip(first, got, strict=True):
+        k = next(i for i, t in enumerate(full.tokens) if t in stops)
+        assert d.tokens == full.tokens[:k] and not d.truncated
+
+
+def test_sampling_is_reproducible_with_a_seed(tiny: Any) -> None:
+    model, tok = tiny.model, tiny.tokenizer
+    prompts = _prompts(tok)
+    a = decode(model, prompts, stop_ids=set(), pad_id=0, max_new_tokens=8, temperature=1.0, top_p=0.9, seed=3)
+    b = decode(model, prompts, stop_ids=set(), pad_id=0, max_new_tokens=8, temperature=1.0, top_p=0.9, seed=3)
+    assert [d.tokens for d in a] == [d.tokens for d in b]
+
+
+@pytest.mark.parametrize("engine", ["llguidance", "xgrammar"])
+def test_grammar_rows_write_valid_json_even_from_a_random_model(tiny: Any, engine: str) -> None:
+    import outlines
+
+    from schema_specialist.engines import EngineSet
+
+    model, tok = tiny.model, tiny.tokenizer
+    engines = EngineSet(outlines.from_transformers(model, tok))
+    name, processor, _ = engines.pick(ORDER_SCHEMA, engine)
+    rows = engines.get(name).row_constraint(processor)
+    assert rows is not None
+    got = decode(model, _prompts(tok) * 2, stop_ids=stop_ids_of(model, tok), pad_id=0, max_new_tokens=200,
+                 temperature=1.0, seed=1, constraint=rows, batch_size=4)
+    for d in got:
+        assert not d.error and not d.truncated
+        value = json.loads(tok.decode(d.tokens, skip_special_tokens=True))
+        assert set(value) <= set(ORDER_SCHEMA["properties"])
+        assert value["status"] in ORDER_SCHEMA["properties"]["status"]["enum"]
+
+
+def test_rebalance_draws_enums_and_booleans_and_keeps_the_instance_valid() -> None:
+    schema = schema_from_dict({
+        "type": "object", "properties": {
+            "s": {"enum": ["a", "b", "c", "d"]}, "f": {"type": "boolean"}, "n": {"type": "integer"},
+            "items": {"type": "array", "items": {"$ref": "#/$defs/i"}}},
+        "$defs": {"i": {"type": "object", "properties": {"k": {"enum": ["x", "y"]}}}}})
+    seen_s, seen_f, seen_k = set(), set(), set()
+    for i in range(40):
+        out = rebalance({"s": "a", "f": True, "n": 7, "items": [{"k": "x"}]}, schema, random.Random(i))
+        jsonschema.validate(out, schema.raw)
+        assert out["n"] == 7
+        seen_s.add(out["s"])
+        seen_f.add(out["f"])
+        seen_k.add(out["items"][0]["k"])
+    assert seen_s == {"a", "b", "c", "d"} and seen_f == {True, False} and seen_k == {"x", "y"}
+
+
+def test_rebalance_undoes_a_draw_that_breaks_a_cross_field_rule() -> None:
+    schema = schema_from_dict({"type": "object", "properties": {"s": {"enum": ["a", "b"]}},
+                               "not": {"properties": {"s": {"const": "b"}}}})
+    for i in range(20):
+        assert rebalance({"s": "a"}, schema, random.Random(i)) == {"s": "a"}

@@ -199,6 +199,12 @@ def chat_ids(tokenizer: Any, messages: list[dict[str, str]]) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
+def pad_id_of(tokenizer: Any) -> int:
+    """The padding token: the tokenizer's, else its eos (many chat models have no pad token)."""
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    return int(pad)
+
+
 def stop_ids_of(model: Any, tokenizer: Any) -> set[int]:
     """The end-of-turn tokens: the generation config's eos ids and the tokenizer's."""
     eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)

@@ -399,17 +399,16 @@ class ModelRunner:
     def _run(self, messages: Sequence[list[dict[str, str]]], adapter: bool,
              constraint: Callable[[], Any] | None = None) -> list[Generation]:
         """Batched decoding (`decoding.decode`) with the adapter merged in, or disabled for a baseline."""
-        from .decoding import chat_ids, decode
+        from .decoding import chat_ids, decode, pad_id_of
 
         tok = self.tokenizer
         ids = [chat_ids(tok, m) for m in messages]
-        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
         if adapter and not self._merged:
             self.model.merge_adapter()  # the LoRA product folded into the weights: base-model speed
             self._merged = True
         ctx = contextlib.nullcontext() if adapter else self.model.disable_adapter()
         with ctx:
-            decoded = decode(self.model.get_base_model(), ids, stop_ids=self.stop_ids, pad_id=int(pad),
+            decoded = decode(self.model.get_base_model(), ids, stop_ids=self.stop_ids, pad_id=pad_id_of(tok),
                              max_new_tokens=self.max_new_tokens, temperature=self.temperature, seed=self.seed,
                              batch_size=len(ids), constraint=constraint)
         if not adapter:

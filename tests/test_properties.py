@@ -48,9 +48,7 @@ def test_decoding_schema_only_narrows(data: st.DataObject) -> None:
 @given(data=st.data())
 def test_questions_state_every_value(data: st.DataObject) -> None:
     """Round trip: the rendered question states every scalar of the instance."""
-    path = data.draw(st.sampled_from(EXAMPLES))
-    schema = load_schema(path)
-    instance = data.draw(from_schema(decoding_schema(schema)))
+    schema, instance = _example(data)
     question = render_question(instance, schema, random.Random(data.draw(st.integers(0, 1000))))
     assert missing_facts(question, instance) == []
 
@@ -59,9 +57,7 @@ def test_questions_state_every_value(data: st.DataObject) -> None:
 @given(data=st.data())
 def test_answers_follow_the_question_order_and_equal_the_instance(data: st.DataObject) -> None:
     """render_pair: the answer is the instance; its top-level keys come in the order the question states them."""
-    path = data.draw(st.sampled_from(EXAMPLES))
-    schema = load_schema(path)
-    instance = data.draw(from_schema(decoding_schema(schema)))
+    schema, instance = _example(data)
     seed = data.draw(st.integers(0, 1000))
     question, answer = render_pair(instance, schema, random.Random(seed), shuffle=0.5)
     assert question == render_question(instance, schema, random.Random(seed), shuffle=0.5)
@@ -70,6 +66,12 @@ def test_answers_follow_the_question_order_and_equal_the_instance(data: st.DataO
     if isinstance(value, dict) and len(value) > 1:
         spots = [_spot(question, _label(schema, k)) for k in value]
         assert -1 not in spots and spots == sorted(spots), (question, answer)
+
+
+def _example(data: st.DataObject) -> tuple[Any, Any]:
+    """An example schema and an instance of its decoding schema."""
+    schema = load_schema(data.draw(st.sampled_from(EXAMPLES)))
+    return schema, data.draw(from_schema(decoding_schema(schema)))
 
 
 def _spot(question: str, label: str) -> int:

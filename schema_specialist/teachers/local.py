@@ -32,7 +32,7 @@ class LocalTeacher(Teacher):
 
     def complete(self, prompts: list[list[dict[str, str]]], *, temperature: float, max_new_tokens: int,
                  seed: int) -> list[Completion]:
-        from ..decoding import chat_ids, decode, stop_ids_of
+        from ..decoding import chat_ids, decode, pad_id_of, stop_ids_of
 
         rows = self.engines.get(self.engine).row_constraint(self._processor)
         if rows is None:
@@ -40,8 +40,7 @@ class LocalTeacher(Teacher):
                                            seed=seed)
         tok, model = self.loaded.tokenizer, self.loaded.model
         ids = [chat_ids(tok, p) for p in prompts]
-        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-        decoded = decode(model, ids, stop_ids=stop_ids_of(model, tok), pad_id=int(pad),
+        decoded = decode(model, ids, stop_ids=stop_ids_of(model, tok), pad_id=pad_id_of(tok),
                          max_new_tokens=max_new_tokens, temperature=temperature, top_p=0.95, seed=seed,
                          batch_size=len(prompts), constraint=rows)
         return [Completion(tok.decode(d.tokens, skip_special_tokens=True), d.prompt_tokens, len(d.tokens))
@@ -63,13 +62,11 @@ class LocalTeacher(Teacher):
             kwargs.update(do_sample=False)
         with torch.inference_mode():
             texts = gen.batch([Chat(p) for p in prompts], **kwargs)
+        from ..decoding import chat_ids
+
         tok = self.loaded.tokenizer
-        out = []
-        for p, t in zip(prompts, texts, strict=True):
-            prompt_text = tok.apply_chat_template(p, add_generation_prompt=True, tokenize=False)
-            n_prompt = len(tok(prompt_text, add_special_tokens=False)["input_ids"])
-            out.append(Completion(t, n_prompt, len(tok(t, add_special_tokens=False)["input_ids"])))
-        return out
+        return [Completion(t, len(chat_ids(tok, p)), len(tok(t, add_special_tokens=False)["input_ids"]))
+                for p, t in zip(prompts, texts, strict=True)]
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "spec": self.spec, "model_path": str(self.loaded.path),

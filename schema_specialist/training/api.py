@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..dataset import atomic_write_json
+from ..decoding import pad_id_of
 from ..errors import SchemagenError
 from ..prompts import TASK_SYSTEM
 from .base import select_backend
@@ -103,8 +104,8 @@ def train(dataset_dir: str | Path, out_dir: str | Path | None = None, *, name: s
             shutil.rmtree(ckpt_dir)
         trajectory = {k: v for k, v in recipe.to_dict().items() if k not in NON_TRAJECTORY}
         meta = {"recipe": trajectory, "data": ds.fingerprint(), "dtype": prepared.dtype}
-        pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-        loop = Loop(prepared.model, recipe, train_ex, val_ex, int(pad_id), prepared.device, prepared.dtype,
+        pad_id = pad_id_of(tok)
+        loop = Loop(prepared.model, recipe, train_ex, val_ex, pad_id, prepared.device, prepared.dtype,
                     ckpt_dir, meta, progress=progress, log=say, on_step=on_step)
         with disk_errors(ckpt_dir):
             ckpt_dir.mkdir(parents=True, exist_ok=True)

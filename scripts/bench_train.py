@@ -62,22 +62,24 @@ def synthetic_dataset(directory: Path, n: int = 200) -> Path:
     return directory
 
 
-def one(dataset: str, dtype: str, steps: int, out: str, threads: int) -> None:
-    """Child process: one training run; prints its metrics as JSON."""
+def one(dataset: str, config: str, steps: int, out: str, threads: int) -> None:
+    """Child process: one training run (config = DTYPE[:no-trim]); prints its metrics as JSON."""
     from schema_specialist.training import train
 
+    dtype, _, option = config.partition(":")
     info = train(dataset, out, lora_r=16, dtype=dtype, max_steps=steps, checkpoint_every=0, progress=False,
-                 threads=threads, log=lambda m: None)
-    print(json.dumps({"dtype": info["dtype"], **info["metrics"],
+                 threads=threads, trim_heap=option != "no-trim", log=lambda m: None)
+    print(json.dumps({"config": config, "dtype": info["dtype"], **info["metrics"],
                       "batch": info["hyperparameters"]["batch_size"] * info["hyperparameters"]["grad_accum"],
                       "threads": threads}))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--steps", type=int, default=0, help="optimizer steps (0: the default recipe's 2 epochs)")
     ap.add_argument("--dataset", default=str(ROOT / "generated" / "agent_status"))
-    ap.add_argument("--dtypes", default="float32,bfloat16")
+    ap.add_argument("--configs", default="bfloat16,bfloat16:no-trim,float32",
+                    help="comma-separated DTYPE or DTYPE:no-trim (no heap trim after each step)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     ap.add_argument("--one", nargs=3, metavar=("DATASET", "DTYPE", "OUT"), help=argparse.SUPPRESS)
     ap.add_argument("--no-write", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
@@ -92,7 +94,7 @@ def main() -> None:
             dataset = synthetic_dataset(Path(tmp) / "orders")
             source = "200 synthetic order pairs (no generated/agent_status here)"
         rows = []
-        for dtype in args.dtypes.split(","):
+        for dtype in args.configs.split(","):
             proc = subprocess.run([sys.executable, __file__, "--steps", str(args.steps), "--threads", str(args.threads), "--one", str(dataset),
                                    dtype, str(Path(tmp) / f"adapter-{dtype}")],
                                   capture_output=True, text=True, check=False)
@@ -101,20 +103,22 @@ def main() -> None:
             rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
             print(rows[-1], flush=True)
     body = [f"Embedded SmolLM2-135M-Instruct, backend peft on CPU, LoRA r=16 on all linear projections, "
-            f"{args.steps} optimizer steps of {rows[0]['batch']} examples, data: {source}. "
+            f"{rows[0]['steps']} optimizer steps of {rows[0]['batch']} examples, data: {source}. "
             "Tokens/s = non-pad (prompt + answer) tokens through forward+backward per second of optimizer "
-            "steps; peak RSS = ru_maxrss of the training process. Other jobs shared the CPU, so expect noise.",
-            "", "| compute dtype | threads | train tokens/s | peak RSS (MiB) | final train loss | seconds |",
-            "|---|---:|---:|---:|---:|---:|"]
+            "steps; peak RSS = ru_maxrss of the training process. Configurations ran one after another. "
+            "`no-trim` = `--no-trim-heap` (freed memory is not handed back after each step).",
+            "", "| configuration | compute dtype | threads | train tokens/s | peak RSS (MiB) | train loss | val loss "
+            "| seconds |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        body.append(f"| {r['dtype']} | {r['threads'] or 'all'} | {r['tokens_per_s']:.0f} | {r['peak_rss_mb']:.0f} | {r['train_loss']:.4f} | "
-                    f"{r['seconds']:.1f} |")
+        val = f"{r['val_loss']:.4f}" if r.get("val_loss") is not None else "n/a"
+        body.append(f"| {r['config']} | {r['dtype']} | {r['threads'] or 'all'} | {r['tokens_per_s']:.0f} | "
+                    f"{r['peak_rss_mb']:.0f} | {r['train_loss']:.4f} | {val} | {r['seconds']:.1f} |")
     text = "\n".join(body)
     print(text)
     if not args.no_write:
         from _bench_md import update_section
 
-        update_section("bench_train", "Training speed (CPU, embedded model)", f"python scripts/bench_train.py --steps {args.steps} --threads {args.threads}", text)
+        update_section("bench_train", "Training speed (CPU, embedded model)", f"python scripts/bench_train.py --steps {args.steps} --threads {args.threads} --configs {args.configs}", text)
 
 
 if __name__ == "__main__":

@@ -80,6 +80,74 @@ def test_length_bucketing_is_deterministic_and_complete() -> None:
     assert padded < sum(max(lengths[i] for i in b) * len(b) for b in plain)
 
 
+def test_collate_pads_to_a_multiple_on_the_right() -> None:
+    from schema_specialist.training.data import Example, collate
+
+    examples = [Example([1, 2, 3], [IGNORE, 2, 3]), Example([4] * 40, [IGNORE] * 30 + [4] * 10)]
+    batch = collate(examples, pad_id=0, multiple=32)
+    assert batch["input_ids"].shape == (2, 64) and batch["tokens"] == 43
+    assert batch["input_ids"][0, :3].tolist() == [1, 2, 3] and batch["input_ids"][0, 3:].eq(0).all()
+    assert batch["labels"][0, 3:].eq(IGNORE).all() and batch["attention_mask"].sum() == 43
+    assert collate(examples, pad_id=0)["input_ids"].shape == (2, 40)
+
+
+def _tiny_examples(orders: Path, tiny_mistral_dir: Path) -> tuple[Any, Any, list[Any]]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_mistral_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_mistral_dir)
+    examples, _ = encode_all(tok, load_dataset(orders).train[:6], 512)
+    return tok, model, examples
+
+
+def test_right_padding_is_invisible_to_the_loss(orders: Path, tiny_mistral_dir: Path) -> None:
+    """The loss forward takes no attention mask: each example's loss alone equals its share of a padded batch."""
+    import torch
+
+    from schema_specialist.training.data import collate
+    from schema_specialist.training.loop import answer_loss
+
+    tok, model, examples = _tiny_examples(orders, tiny_mistral_dir)
+    assert len({len(e) for e in examples}) > 1  # the batch really holds pads
+    with torch.no_grad():
+        alone = [answer_loss(model, collate([e], tok.pad_token_id), "cpu", "float32") for e in examples]
+        batched, n = answer_loss(model, collate(examples, tok.pad_token_id, 32), "cpu", "float32")
+    assert n == sum(k for _, k in alone)
+    assert float(batched) == pytest.approx(sum(float(loss) for loss, _ in alone), rel=1e-5)
+
+
+def test_lora_inputs_stay_in_the_compute_dtype(orders: Path, tiny_mistral_dir: Path) -> None:
+    """Without PEFT's fp32 input cast the bf16 loss and gradients are the same; prepare() turns the cast off."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from schema_specialist.training.data import collate
+    from schema_specialist.training.loop import answer_loss
+    from schema_specialist.training.peft_backend import PeftBackend, keep_input_dtype
+    from schema_specialist.training.recipe import make_recipe
+
+    tok, model, examples = _tiny_examples(orders, tiny_mistral_dir)
+    config = LoraConfig(r=4, target_modules=["q_proj", "v_proj", "down_proj"], init_lora_weights=False)
+    model = get_peft_model(model.to(torch.bfloat16), config)
+    batch = collate(examples, tok.pad_token_id)
+
+    def loss_and_grads() -> tuple[float, list[Any]]:
+        model.zero_grad()
+        loss, _ = answer_loss(model, batch, "cpu", "bfloat16")
+        loss.backward()
+        return loss.item(), [p.grad.clone() for p in model.parameters() if p.requires_grad]
+
+    cast_loss, cast_grads = loss_and_grads()
+    keep_input_dtype(model)
+    loss, grads = loss_and_grads()
+    assert loss == pytest.approx(cast_loss, rel=1e-6)
+    assert all(torch.allclose(a, b, rtol=1e-5, atol=1e-7) for a, b in zip(grads, cast_grads, strict=True))
+
+    prepared = PeftBackend().prepare(make_recipe({"base": str(tiny_mistral_dir), "dtype": "bfloat16"}))
+    flags = [m.cast_input_dtype_enabled for m in prepared.model.modules() if hasattr(m, "cast_input_dtype_enabled")]
+    assert flags and not any(flags)
+
+
 # --- backends ---------------------------------------------------------------------------------
 
 def test_auto_backend_picks_peft_without_cuda(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,10 +15,13 @@ from ..training.recipe import Recipe
 def _recipe_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """One click option per Recipe field: same name, default and help (so --help shows every default)."""
     for fld in reversed(dataclasses.fields(Recipe)):
+        flag = fld.name.replace("_", "-")
+        if isinstance(fld.default, bool):
+            f = click.option(f"--{flag}/--no-{flag}", fld.name, default=fld.default, help=fld.metadata["help"])(f)
+            continue
         choices = fld.metadata.get("choices")
         kind: Any = click.Choice(choices) if choices else type(fld.default)
-        f = click.option(f"--{fld.name.replace('_', '-')}", fld.name, type=kind, default=fld.default,
-                         help=fld.metadata["help"])(f)
+        f = click.option(f"--{flag}", fld.name, type=kind, default=fld.default, help=fld.metadata["help"])(f)
     return f
 
 

@@ -131,11 +131,15 @@ def epoch_batches(lengths: list[int], batch_size: int, bucket_size: int, seed: i
     return batches
 
 
-def collate(examples: list[Example], pad_id: int) -> dict[str, Any]:
-    """Right-padded input_ids, attention_mask and labels tensors, plus the count of real tokens."""
+def collate(examples: list[Example], pad_id: int, multiple: int = 1) -> dict[str, Any]:
+    """Right-padded input_ids, attention_mask and labels tensors, plus the count of real tokens.
+
+    The width is rounded up to a multiple of `multiple`: on CPU, oneDNN caches its kernels (and their
+    buffers) per shape, so a run of many distinct widths is slower to warm up and its memory climbs."""
     import torch
 
-    width = max(len(e) for e in examples)
+    longest = max(len(e) for e in examples)
+    width = -(-longest // multiple) * multiple
     ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
     labels = torch.full((len(examples), width), IGNORE, dtype=torch.long)
     mask = torch.zeros((len(examples), width), dtype=torch.long)

@@ -12,6 +12,7 @@ from typing import Any
 
 from .checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
 from .data import IGNORE, Example, collate, epoch_batches
+from .memory import trim_heap
 from .recipe import Recipe
 
 
@@ -40,26 +41,29 @@ def autocast(device: str, dtype: str) -> AbstractContextManager[Any]:
 
 
 def answer_loss(model: Any, batch: dict[str, Any], device: str, dtype: str) -> tuple[Any, int]:
-    """Summed cross-entropy over answer tokens only; the LM head runs on those positions alone."""
+    """Summed cross-entropy over answer tokens only; the LM head runs on those positions alone.
+
+    Batches are right-padded, so under causal attention no real token can see a pad: the forward takes
+    no attention mask, which lets SDPA run its causal kernel instead of a masked one (about 10% faster
+    on CPU), and the pads' own outputs are never read."""
     import torch.nn.functional as F
 
     ids = batch["input_ids"].to(device)
-    mask = batch["attention_mask"].to(device)
     target = batch["labels"][:, 1:].to(device)
     keep = target != IGNORE
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     with autocast(device, dtype):
         if getattr(base.config, "final_logit_softcapping", None) is None and hasattr(base, "get_decoder"):
-            hidden = base.get_decoder()(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
+            hidden = base.get_decoder()(input_ids=ids, use_cache=False).last_hidden_state
             logits = base.get_output_embeddings()(hidden[:, :-1][keep])
         else:  # architectures that post-process logits: take the full forward
-            logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits[:, :-1][keep]
+            logits = model(input_ids=ids, use_cache=False).logits[:, :-1][keep]
     loss = F.cross_entropy(logits.float(), target[keep], reduction="sum")
     return loss, int(keep.sum().item())
 
 
 def evaluate(model: Any, examples: list[Example], batch_size: int, pad_id: int, device: str,
-             dtype: str) -> float | None:
+             dtype: str, multiple: int = 1) -> float | None:
     """Token-weighted mean answer loss over `examples` (None when there are none)."""
     import torch
 
@@ -70,7 +74,7 @@ def evaluate(model: Any, examples: list[Example], batch_size: int, pad_id: int, 
     total, count = 0.0, 0
     with torch.no_grad():
         for start in range(0, len(order), batch_size):
-            batch = collate([examples[i] for i in order[start:start + batch_size]], pad_id)
+            batch = collate([examples[i] for i in order[start:start + batch_size]], pad_id, multiple)
             loss, n = answer_loss(model, batch, device, dtype)
             total += float(loss)
             count += n
@@ -179,7 +183,7 @@ class Loop:
     def _step(self, group: list[list[int]]) -> float:
         import torch
 
-        batches = [collate([self.train[i] for i in idx], self.pad_id) for idx in group]
+        batches = [collate([self.train[i] for i in idx], self.pad_id, self.recipe.pad_multiple) for idx in group]
         n_answer = sum(int((b["labels"][:, 1:] != IGNORE).sum()) for b in batches)
         total = 0.0
         for b in batches:
@@ -203,7 +207,7 @@ class Loop:
 
     def _validate(self) -> None:
         st, r = self.state, self.recipe
-        val = evaluate(self.model, self.val, r.batch_size * 2, self.pad_id, self.device, self.dtype)
+        val = evaluate(self.model, self.val, r.batch_size, self.pad_id, self.device, self.dtype, r.pad_multiple)
         if val is None:
             return
         st.last_val = (st.step, val)
@@ -230,6 +234,8 @@ class Loop:
                 while st.group < len(groups) and st.step < self.total:
                     t0 = time.perf_counter()
                     loss = self._step(groups[st.group])
+                    if self.device == "cpu" and r.trim_heap:
+                        trim_heap()
                     st.seconds += time.perf_counter() - t0
                     st.group += 1
                     st.step += 1

@@ -26,6 +26,17 @@ def quiet_load(spec: str, dtype: str = "float32") -> Any:
             hf_logging.enable_progress_bar()
 
 
+def keep_input_dtype(model: Any) -> None:
+    """Stop PEFT casting each LoRA layer's input to the adapter's fp32.
+
+    Under autocast the LoRA matmuls run in the compute dtype anyway, so that cast only made an fp32 and
+    then a bf16 copy of every input (q, k and v each their own), all kept for the backward pass. The
+    result is numerically the same; the saving is about a third of the activation memory."""
+    for module in model.modules():
+        if hasattr(module, "cast_input_dtype_enabled"):
+            module.cast_input_dtype_enabled = False
+
+
 @register
 class PeftBackend(Backend):
     name = "peft"
@@ -50,6 +61,8 @@ class PeftBackend(Backend):
         config = LoraConfig(r=recipe.lora_r, lora_alpha=recipe.lora_alpha, lora_dropout=recipe.lora_dropout,
                             target_modules=recipe.targets(), bias="none", task_type="CAUSAL_LM")
         model = get_peft_model(loaded.model, config)
+        if dtype != "float32":
+            keep_input_dtype(model)
         model.to(device)
         note = f"transformers + PEFT on {device}, {'bf16' if weights == 'bfloat16' else 'fp32'} base weights, " \
                f"{dtype} compute"

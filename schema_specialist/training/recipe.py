@@ -47,6 +47,8 @@ class Recipe:
     batch_size: int = _f(4, "examples per forward pass")
     grad_accum: int = _f(2, "forward passes per optimizer step")
     max_seq_len: int = _f(512, "longer examples are skipped, never truncated")
+    pad_multiple: int = _f(32, "pad each batch's width up to a multiple of this: few distinct shapes, so the CPU "
+                           "kernels cached per shape are reused and memory stays flat (1: off)")
     bucket_size: int = _f(8, "batches per length bucket (sort by length inside a bucket; 1: no bucketing)")
     patience: int = _f(2, "stop after this many epochs without a better val loss (0: never)")
     min_delta: float = _f(0.0, "a val loss must improve by more than this to count")
@@ -56,13 +58,16 @@ class Recipe:
     dtype: str = _f("auto", "compute dtype: auto = bf16 autocast where the CPU/GPU supports it, else fp32",
                     choices=DTYPES)
     threads: int = _f(0, "torch CPU threads while training (0: all cores)")
+    trim_heap: bool = _f(True, "on CPU, hand freed memory back to the system after every step: flat memory "
+                               "(3.2 vs 3.6 GB peak on the demo) for about 11% of the speed")
 
     def targets(self) -> list[str]:
         return [t.strip() for t in self.target_modules.split(",") if t.strip()]
 
     def check(self) -> None:
         """One-line errors for values that cannot work."""
-        positive = ("lora_r", "lora_alpha", "batch_size", "grad_accum", "max_seq_len", "bucket_size")
+        positive = ("lora_r", "lora_alpha", "batch_size", "grad_accum", "max_seq_len", "bucket_size",
+                    "pad_multiple")
         for name in positive:
             if getattr(self, name) < 1:
                 raise SchemagenError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(self, name)})")
@@ -93,7 +98,7 @@ def fields_by_name() -> dict[str, dataclasses.Field[Any]]:
 
 
 # Knobs that do not change the trained weights: a resumed run may differ in these.
-NON_TRAJECTORY = {"threads", "checkpoint_every", "keep_checkpoints", "backend"}
+NON_TRAJECTORY = {"threads", "checkpoint_every", "keep_checkpoints", "backend", "trim_heap"}
 
 
 def load_config(path: str | Path) -> dict[str, Any]:

@@ -89,7 +89,8 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         dataset = Path(args.dataset)
-        source = f"`{args.dataset}`"
+        shown = dataset.resolve()
+        source = f"`{shown.relative_to(ROOT) if shown.is_relative_to(ROOT) else shown}`"
         if not (dataset / "manifest.json").exists():
             dataset = synthetic_dataset(Path(tmp) / "orders")
             source = "200 synthetic order pairs (no generated/agent_status here)"

@@ -39,7 +39,10 @@ def limit_heap_growth(threshold: int = 4 << 20) -> None:
 
 
 def trim_heap() -> None:
-    """Return the heap's free pages to the system (after each optimizer step: a few ms)."""
+    """Return the heap's free pages to the system (after each optimizer step).
+
+    The next step faults those pages in again: on the demo's full run 491 tok/s at a 3225 MiB peak with
+    it, 562 tok/s at 3423 MiB without (scripts/bench_train.py)."""
     libc = _libc()
     if libc is not None:
         libc.malloc_trim(0)

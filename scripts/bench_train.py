@@ -62,13 +62,54 @@ def synthetic_dataset(directory: Path, n: int = 200) -> Path:
     return directory
 
 
+ABLATIONS = {
+    "no-trim": "`--no-trim-heap`: freed memory is not handed back after each step",
+    "pad1": "`--pad-multiple 1`: each batch padded to its own longest example",
+    "mask": "the loss forward is given the attention mask (the masked SDPA kernel)",
+    "cast": "PEFT casts each LoRA input to fp32 (its default)",
+}
+
+
+def _undo(option: str) -> dict[str, Any]:
+    """Recipe values for one ablation; for `mask` and `cast`, patch this child process's training code."""
+    from schema_specialist.training import loop, peft_backend
+
+    if option == "no-trim":
+        return {"trim_heap": False}
+    if option == "pad1":
+        return {"pad_multiple": 1}
+    if option == "cast":
+        peft_backend.keep_input_dtype = lambda model: None  # type: ignore[assignment]
+        return {}
+    if option == "mask":
+        plain = loop.answer_loss
+
+        def masked(model: Any, batch: dict[str, Any], device: str, dtype: str) -> Any:
+            base = model.get_base_model()
+            decoder = base.get_decoder()
+            mask = batch["attention_mask"].to(device)
+            forward = decoder.forward
+            decoder.forward = lambda *a, **kw: forward(*a, **{**kw, "attention_mask": mask})
+            try:
+                return plain(model, batch, device, dtype)
+            finally:
+                del decoder.forward
+
+        loop.answer_loss = masked
+        return {}
+    raise SystemExit(f"bench_train: unknown option {option!r} (known: {', '.join(ABLATIONS)})")
+
+
 def one(dataset: str, config: str, steps: int, out: str, threads: int) -> None:
-    """Child process: one training run (config = DTYPE[:no-trim]); prints its metrics as JSON."""
+    """Child process: one training run (config = DTYPE[:OPTION[+OPTION]]); prints its metrics as JSON."""
     from schema_specialist.training import train
 
-    dtype, _, option = config.partition(":")
+    dtype, _, options = config.partition(":")
+    values: dict[str, Any] = {}
+    for option in filter(None, options.split("+")):
+        values.update(_undo(option))
     info = train(dataset, out, lora_r=16, dtype=dtype, max_steps=steps, checkpoint_every=0, progress=False,
-                 threads=threads, trim_heap=option != "no-trim", log=lambda m: None)
+                 threads=threads, log=lambda m: None, **values)
     print(json.dumps({"config": config, "dtype": info["dtype"], **info["metrics"],
                       "batch": info["hyperparameters"]["batch_size"] * info["hyperparameters"]["grad_accum"],
                       "threads": threads}))
@@ -79,7 +120,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=0, help="optimizer steps (0: the default recipe's 2 epochs)")
     ap.add_argument("--dataset", default=str(ROOT / "generated" / "agent_status"))
     ap.add_argument("--configs", default="bfloat16,bfloat16:no-trim,float32",
-                    help="comma-separated DTYPE or DTYPE:no-trim (no heap trim after each step)")
+                    help="comma-separated DTYPE[:OPTION[+OPTION]], each OPTION undoing one of the CPU "
+                         f"training choices: {', '.join(ABLATIONS)}")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     ap.add_argument("--one", nargs=3, metavar=("DATASET", "DTYPE", "OUT"), help=argparse.SUPPRESS)
     ap.add_argument("--no-write", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
@@ -107,7 +149,7 @@ def main() -> None:
             f"{rows[0]['steps']} optimizer steps of {rows[0]['batch']} examples, data: {source}. "
             "Tokens/s = non-pad (prompt + answer) tokens through forward+backward per second of optimizer "
             "steps; peak RSS = ru_maxrss of the training process. Configurations ran one after another. "
-            "`no-trim` = `--no-trim-heap` (freed memory is not handed back after each step).",
+            + "; ".join(f"`{k}` = {v}" for k, v in ABLATIONS.items() if k in args.configs) + ".",
             "", "| configuration | compute dtype | threads | train tokens/s | peak RSS (MiB) | train loss | val loss "
             "| seconds |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:

@@ -29,7 +29,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from .questions import leaves, missing_facts, render_question
+from .generate.questions import leaves, missing_facts, render_question
 from .schema import Schema, load_schema, schema_from_dict
 
 __all__ = ["questions", "instances", "assert_valid_json", "assert_matches", "realistic_schema", "as_schema"]
@@ -61,7 +61,7 @@ def realistic_schema(schema: Schema) -> dict[str, Any]:
     Only narrows: free strings get a words pattern, known formats a well-formed pattern, unbounded
     numbers a +-1e6 range. Callers still validate each instance against the original schema.
     """
-    from .grammar import PLAIN_TEXT, decoding_schema
+    from .generate.grammar import PLAIN_TEXT, decoding_schema
 
     def walk(node: Any) -> Any:
         if isinstance(node, list):

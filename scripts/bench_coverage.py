@@ -164,7 +164,7 @@ def recheck(path: Path, out: Path) -> tuple[int, int, list[str]]:
 
 def bench_one(subset: str, path: Path, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     from schema_specialist.errors import SchemagenError
-    from schema_specialist.grammar import decoding_schema, estimate_tokens
+    from schema_specialist.generate.grammar import decoding_schema, estimate_tokens
     from schema_specialist.schema import load_schema
 
     row: dict[str, Any] = {"subset": subset, "file": f"{path.parent.name}/{path.name}", "bytes": path.stat().st_size}

@@ -80,9 +80,9 @@ def engine_costs(teacher: Any, schemas: list[Path], steps: int = 48) -> list[dic
     from outlines.generator import SteerableGenerator
     from outlines.inputs import Chat
 
-    from schema_specialist.decoding import chat_ids, decode, stop_ids_of
     from schema_specialist.engines import ENGINES, EngineSet
-    from schema_specialist.grammar import decoding_schema
+    from schema_specialist.generate.decoding import chat_ids, decode, stop_ids_of
+    from schema_specialist.generate.grammar import decoding_schema
     from schema_specialist.prompts import teacher_messages
     from schema_specialist.schema import load_schema
 
@@ -146,7 +146,7 @@ def main() -> None:
     import torch
 
     from schema_specialist.engines import rank_engines
-    from schema_specialist.grammar import decoding_schema
+    from schema_specialist.generate.grammar import decoding_schema
     from schema_specialist.schema import load_schema
     from schema_specialist.teachers.local import LocalTeacher
 

@@ -163,8 +163,8 @@ def main() -> int:
 
     import torch
 
-    from schema_specialist.router import Router
-    from schema_specialist.server import ServerThread
+    from schema_specialist.serve.router import Router
+    from schema_specialist.serve.server import ServerThread
 
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:

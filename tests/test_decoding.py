@@ -10,8 +10,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from schema_specialist.balance import rebalance
-from schema_specialist.decoding import apply_bitmask, chat_ids, decode, stop_ids_of
+from schema_specialist.generate.balance import rebalance
+from schema_specialist.generate.decoding import apply_bitmask, chat_ids, decode, stop_ids_of
 from schema_specialist.schema import schema_from_dict
 from tests.conftest import ORDER_SCHEMA
 

@@ -116,7 +116,7 @@ def test_gate_and_rule_of_three() -> None:
 
 
 def test_hypothesis_items_are_seeded_valid_and_faithful() -> None:
-    from schema_specialist.questions import missing_facts
+    from schema_specialist.generate.questions import missing_facts
 
     schema = schema_from_dict(ORDER_SCHEMA)
     a = ev.hypothesis_items(schema, 6, seed=3)
@@ -219,7 +219,7 @@ def test_hypothesis_fallback_to_held_out(tmp_path: Path, make_dataset: Any, monk
     def refuse(*args: Any, **kwargs: Any) -> Any:  # what hypothesis-jsonschema does with a schema it cannot model
         raise ValueError("unsupported keyword")
 
-    monkeypatch.setattr(ev, "hypothesis_items", refuse)
+    monkeypatch.setattr(ev.inputs, "hypothesis_items", refuse)
     report = ev.evaluate(adapter, n=6, write=False, generators={ev.ADAPTER: _fake()})
     assert report.inputs == {"test": 2, "hypothesis": 0} and report.n == 2
     assert any("hypothesis-jsonschema cannot" in note and "held-out" in note for note in report.notes)

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis_jsonschema import from_schema
 
 from schema_specialist.engines import ENGINES, loosening_ladder, rank_engines
-from schema_specialist.grammar import (
+from schema_specialist.generate.grammar import (
     VALIDATION_ONLY,
     Limits,
     anchor_regex,

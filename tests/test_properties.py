@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis_jsonschema import from_schema
 
 from schema_specialist.generate import GenerateConfig, generate
-from schema_specialist.grammar import VALIDATION_ONLY, decoding_schema, simplify
-from schema_specialist.questions import missing_facts, render_pair, render_question
+from schema_specialist.generate.grammar import VALIDATION_ONLY, decoding_schema, simplify
+from schema_specialist.generate.questions import missing_facts, render_pair, render_question
 from schema_specialist.schema import load_schema, schema_from_dict
 from schema_specialist.teachers import Completion, Prepared, Teacher
 
@@ -97,7 +97,7 @@ def _spot(question: str, label: str) -> int:
 
 
 def _label(schema: Any, key: str) -> str:
-    from schema_specialist.questions import SchemaNav
+    from schema_specialist.generate.questions import SchemaNav
 
     nav = SchemaNav(schema)
     return nav.label(key, nav.child(schema.raw, key))

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from schema_specialist.repair import repair
+from schema_specialist.generate.repair import repair
 from schema_specialist.schema import schema_from_dict
 
 

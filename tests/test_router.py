@@ -53,7 +53,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory, tiny_mistral_dir: Path) -
 
 @pytest.fixture(scope="module")
 def router(registry: Path) -> Any:
-    from schema_specialist.router import Router
+    from schema_specialist.serve.router import Router
 
     return Router(registry, max_new_tokens=24)
 
@@ -185,7 +185,7 @@ def test_unknown_schema_uses_constrained_base(router: Any) -> None:
 
 
 def test_adapter_schema_mismatch_and_unknown(router: Any) -> None:
-    from schema_specialist.router import RouteError, UnknownAdapterError
+    from schema_specialist.serve.router import RouteError, UnknownAdapterError
 
     with pytest.raises(RouteError, match="different schema"):
         router.answer("q", schema=COLOR, adapter="flag")
@@ -211,7 +211,7 @@ def test_invalid_and_remote_ref_schemas_refused(router: Any) -> None:
 
 def test_base_mismatch_is_refused(registry: Path, tmp_path: Path, tiny_mistral_dir: Path) -> None:
     from schema_specialist.models import build_tiny_mistral
-    from schema_specialist.router import Router
+    from schema_specialist.serve.router import Router
 
     root = _copy_registry(registry, tmp_path / "adapters")
     other = build_tiny_mistral(tmp_path / "other-base", seed=3)
@@ -221,7 +221,7 @@ def test_base_mismatch_is_refused(registry: Path, tmp_path: Path, tiny_mistral_d
 
 
 def test_router_skips_refused_adapters(registry: Path, tmp_path: Path) -> None:
-    from schema_specialist.router import Router, UnknownAdapterError
+    from schema_specialist.serve.router import Router, UnknownAdapterError
 
     root = _copy_registry(registry, tmp_path / "adapters")
     shutil.copytree(root / "color", root / "pickled")

@@ -18,8 +18,8 @@ from schema_specialist.schema import schema_from_dict, schema_hash
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, tiny_mistral_dir: Path) -> Iterator[tuple[str, Any]]:
-    from schema_specialist.router import Router
-    from schema_specialist.server import ServerThread
+    from schema_specialist.serve.router import Router
+    from schema_specialist.serve.server import ServerThread
 
     root = tmp_path_factory.mktemp("srv") / "adapters"
     build_adapter(tiny_mistral_dir, root, "flag", FLAG, seed=1)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from schema_specialist.questions import answer_text, missing_facts
+from schema_specialist.generate.questions import answer_text, missing_facts
 from schema_specialist.schema import schema_from_dict
 from schema_specialist.testing import (
     WORDS,

@@ -17,8 +17,8 @@ import click
 def command(adapters_dir: str, base: str | None, host: str, port: int, max_new_tokens: int,
             max_body_bytes: int, threads: int | None) -> None:
     """Serve POST /v1/chat/completions and GET /v1/models, routing each schema to its adapter."""
-    from ..router import Router
-    from ..server import serve
+    from ..serve.router import Router
+    from ..serve.server import serve
 
     router = Router(adapters_dir, base, max_new_tokens=max_new_tokens, threads=threads)
     click.echo(f"schemagen: base {router.base_spec}; adapters: {', '.join(router.names) or '(none)'}", err=True)

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..grammar import LOOSENABLE, keywords, simplify
+from ..generate.grammar import LOOSENABLE, keywords, simplify
 from . import llguidance, outlines_core, xgrammar  # noqa: F401  (self-registering)
 from .base import ENGINES, Engine, EngineError, register_engine
 

@@ -9,11 +9,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import SchemagenError
-from ..grammar import keywords
+from ..generate.grammar import keywords
 from ..schema import schema_hash
 
 if TYPE_CHECKING:
-    from ..decoding import RowConstraint
+    from ..generate.decoding import RowConstraint
 
 # Structure every engine turns into grammar.
 STRUCTURAL = frozenset({

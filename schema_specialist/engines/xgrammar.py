@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from .base import STRUCTURAL, Engine, register_engine
 
 if TYPE_CHECKING:
-    from ..decoding import RowConstraint
+    from ..generate.decoding import RowConstraint
 
 
 @register_engine

@@ -32,7 +32,7 @@ class LocalTeacher(Teacher):
 
     def complete(self, prompts: list[list[dict[str, str]]], *, temperature: float, max_new_tokens: int,
                  seed: int) -> list[Completion]:
-        from ..decoding import chat_ids, decode, pad_id_of, stop_ids_of
+        from ..generate.decoding import chat_ids, decode, pad_id_of, stop_ids_of
 
         rows = self.engines.get(self.engine).row_constraint(self._processor)
         if rows is None:
@@ -62,7 +62,7 @@ class LocalTeacher(Teacher):
             kwargs.update(do_sample=False)
         with torch.inference_mode():
             texts = gen.batch([Chat(p) for p in prompts], **kwargs)
-        from ..decoding import chat_ids
+        from ..generate.decoding import chat_ids
 
         tok = self.loaded.tokenizer
         return [Completion(t, len(chat_ids(tok, p)), len(tok(t, add_special_tokens=False)["input_ids"]))

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from ..dataset import atomic_write_json
-from ..decoding import pad_id_of
 from ..errors import SchemagenError
+from ..generate.decoding import pad_id_of
 from ..prompts import TASK_SYSTEM
 from .base import select_backend
 from .checkpoint import disk_errors, write_dir_atomically

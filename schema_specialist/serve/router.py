@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import SchemagenError
-from .prompts import schema_messages, task_messages
-from .registry import AdapterInfo, check_name, scan
-from .schema import Schema, schema_from_dict, schema_hash
+from ..errors import SchemagenError
+from ..prompts import schema_messages, task_messages
+from ..registry import AdapterInfo, check_name, scan
+from ..schema import Schema, schema_from_dict, schema_hash
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class Answer:
 
 def _base_key(spec: str) -> str:
     """A base model spec -> the resolved directory that identifies it."""
-    from .models import resolve_model_path
+    from ..models import resolve_model_path
 
     return str(resolve_model_path(spec).resolve())
 
@@ -124,7 +124,7 @@ class Router:
     def __init__(self, adapters_dir: str | Path, base: str | None = None, *,
                  max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, max_prompt_tokens: int | None = None,
                  dtype: str = "float32", threads: int | None = None) -> None:
-        from .models import load_model
+        from ..models import load_model
 
         self.root = Path(adapters_dir)
         self.max_new_tokens = max_new_tokens
@@ -206,7 +206,7 @@ class Router:
             hit = self._schemas.get(schema_hash(schema))
             if hit is not None:
                 return hit
-        from .schema import refs_in
+        from ..schema import refs_in
 
         if isinstance(schema, dict):
             for pointer, ref in refs_in(schema):
@@ -265,7 +265,7 @@ class Router:
         if self._outlines is None:
             import outlines
 
-            from .engines import EngineSet
+            from ..engines import EngineSet
 
             # The bare HF model: LoRA layers are injected into it in place, so the active adapter
             # (or `disable_adapter`) applies to outlines' calls too.

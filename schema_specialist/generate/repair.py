@@ -18,7 +18,7 @@ from typing import Any
 
 import jsonschema
 
-from .schema import Schema
+from ..schema import Schema
 
 # A valid example per format, used when the decoded string fails its format check.
 FORMAT_EXAMPLES: dict[str, str] = {

@@ -15,7 +15,7 @@ import time
 import uuid
 from typing import Any
 
-from .errors import SchemagenError
+from ..errors import SchemagenError
 
 log = logging.getLogger(__name__)
 

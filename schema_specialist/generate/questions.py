@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from .schema import Schema
+from ..schema import Schema
 
 STYLES = ("colon", "bullets", "sentence", "request")
 OPENERS = {

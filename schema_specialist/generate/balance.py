@@ -10,8 +10,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from ..schema import Schema
 from .questions import SchemaNav
-from .schema import Schema
 
 
 def rebalance(value: Any, schema: Schema, rng: random.Random) -> Any:

@@ -23,7 +23,7 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass, replace
 from typing import Any, TypeGuard
 
-from .schema import Schema, keywords_used
+from ..schema import Schema, keywords_used
 
 _DROP = ("$defs", "definitions", "$schema", "$id", "$comment", "examples", "default", "$anchor",
          "$dynamicAnchor", "$vocabulary", "$recursiveAnchor")

@@ -21,9 +21,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .balance import rebalance
-from .dataset import (
+from .. import __version__
+from ..dataset import (
     MANIFEST,
     REJECTED,
     SPLITS,
@@ -33,15 +32,16 @@ from .dataset import (
     read_jsonl,
     split_for,
 )
+from ..engines import EngineError
+from ..errors import SchemagenError
+from ..prompts import pair_record, teacher_messages
+from ..schema import Schema, canonical_json, load_schema
+from ..teachers import Teacher, make_teacher
+from .balance import rebalance
 from .diversity import Diversity, NearDuplicates
-from .engines import EngineError
-from .errors import SchemagenError
 from .grammar import Limits, decoding_schema
-from .prompts import pair_record, teacher_messages
 from .questions import missing_facts, render_pair
 from .repair import repair
-from .schema import Schema, canonical_json, load_schema
-from .teachers import Teacher, make_teacher
 
 TOPICS = [
     "a small business", "a hospital", "a university lab", "an online shop", "a logistics company",

@@ -1,0 +1,214 @@
+"""The adapter and base model loaded once, with one batched generator per system."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import SchemagenError
+from ..schema import Schema, schema_from_dict
+from .inputs import Generation, Item
+from .metrics import parse_json
+
+
+@dataclass
+class AdapterMeta:
+    """What `schemagen.json` says about an adapter, checked."""
+
+    path: Path
+    meta: dict[str, Any]
+    schema: Schema
+    dataset: Path
+    base: str
+    system_prompt: str | None
+
+    @property
+    def name(self) -> str:
+        return str(self.meta.get("name") or self.path.name)
+
+
+def _resolve_dir(value: str, adapter_dir: Path) -> Path:
+    p = Path(value).expanduser()
+    if p.is_absolute() or p.exists():
+        return p
+    alt = adapter_dir / p
+    return alt if alt.exists() else p
+
+
+def load_adapter_meta(adapter_dir: str | Path, data: str | Path | None = None,
+                      base: str | None = None) -> AdapterMeta:
+    """Read and check an adapter's `schemagen.json` and its dataset's manifest (one-line errors)."""
+    from ..dataset import load_manifest
+
+    path = Path(adapter_dir)
+    if not path.is_dir():
+        raise SchemagenError("no such adapter directory", path)
+    meta_path = path / "schemagen.json"
+    if not meta_path.is_file():
+        raise SchemagenError("no schemagen.json (not an adapter made by `schemagen train`)", path)
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SchemagenError(f"unreadable: {str(exc).splitlines()[0]}", meta_path) from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("schema"), dict):
+        raise SchemagenError("no `schema` object", meta_path)
+    schema = schema_from_dict(meta["schema"], path=None)
+    stated = meta.get("schema_sha256")
+    if stated and stated != schema.sha256:
+        raise SchemagenError("schema_sha256 does not match the schema it holds", meta_path)
+    if data is not None:
+        dataset = Path(data)
+    else:
+        ds = meta.get("dataset")
+        ds_path = ds.get("path") if isinstance(ds, dict) else ds if isinstance(ds, str) else None
+        if not ds_path:
+            raise SchemagenError("schemagen.json names no dataset: pass --data DIR", meta_path)
+        dataset = _resolve_dir(str(ds_path), path)
+    if not dataset.is_dir():
+        raise SchemagenError("dataset directory not found (pass --data DIR)", dataset)
+    manifest = load_manifest(dataset)
+    ds_hash = (manifest.get("schema") or {}).get("sha256") if isinstance(manifest.get("schema"), dict) else None
+    if ds_hash and ds_hash != schema.sha256:
+        raise SchemagenError(f"dataset schema {str(ds_hash)[:12]} does not match the adapter's schema "
+                             f"{schema.sha256[:12]}: wrong --data for this adapter", dataset)
+    if base is None:
+        bp = str(meta.get("base_model_path") or "")
+        base = bp if bp and Path(bp).is_dir() else str(meta.get("base_model") or "") or None
+    if base is None:
+        raise SchemagenError("schemagen.json names no base model: pass --base", meta_path)
+    sp = meta.get("system_prompt")
+    return AdapterMeta(path, meta, schema, dataset, base, sp if isinstance(sp, str) and sp else None)
+
+
+class ModelRunner:
+    """The base model with the adapter loaded once; batched generators for the three systems."""
+
+    def __init__(self, info: AdapterMeta, *, max_new_tokens: int = 256, temperature: float = 0.0,
+                 seed: int = 0, threads: int | None = None, dtype: str = "auto") -> None:
+        from ..generate.decoding import stop_ids_of
+        from ..models import load_model
+
+        if not (info.path / "adapter_config.json").is_file():
+            raise SchemagenError("no adapter_config.json (PEFT weights missing)", info.path)
+        loaded = load_model(info.base, threads=threads, dtype=dtype)
+        self.tokenizer = loaded.tokenizer
+        self.hf_model = loaded.model
+        try:
+            from peft import PeftModel
+
+            self.model = PeftModel.from_pretrained(self.hf_model, str(info.path), is_trainable=False)
+        except Exception as exc:  # PEFT raises many types for a broken adapter
+            raise SchemagenError(f"adapter does not load: {str(exc).splitlines()[0][:200]}", info.path) from None
+        self.model.eval()
+        self.info = info
+        self.max_new_tokens = max_new_tokens
+        self.temperature = temperature
+        self.seed = seed
+        self.stop_ids = stop_ids_of(self.hf_model, self.tokenizer)
+        self._outlines: Any = None
+        self._merged = False
+        self.engine: str | None = None
+        self.engine_failures: list[str] = []
+
+    def _sampling(self) -> dict[str, Any]:
+        if self.temperature > 0:
+            return {"do_sample": True, "temperature": self.temperature}
+        return {"do_sample": False}
+
+    def adapter_messages(self, question: str) -> list[dict[str, str]]:
+        from ..prompts import task_messages
+
+        messages = task_messages(question)
+        if self.info.system_prompt:
+            messages[0] = {"role": "system", "content": self.info.system_prompt}
+        return messages
+
+    def _run(self, messages: Sequence[list[dict[str, str]]], adapter: bool,
+             constraint: Callable[[], Any] | None = None) -> list[Generation]:
+        """Batched decoding (`decoding.decode`) with the adapter merged in, or disabled for a baseline."""
+        from ..generate.decoding import chat_ids, decode, pad_id_of
+
+        tok = self.tokenizer
+        ids = [chat_ids(tok, m) for m in messages]
+        if adapter and not self._merged:
+            self.model.merge_adapter()  # the LoRA product folded into the weights: base-model speed
+            self._merged = True
+        ctx = contextlib.nullcontext() if adapter else self.model.disable_adapter()
+        with ctx:
+            decoded = decode(self.model.get_base_model(), ids, stop_ids=self.stop_ids, pad_id=pad_id_of(tok),
+                             max_new_tokens=self.max_new_tokens, temperature=self.temperature, seed=self.seed,
+                             batch_size=len(ids), constraint=constraint)
+        if not adapter:
+            self._merged = False  # PEFT unmerges a disabled adapter
+        return [Generation(tok.decode(d.tokens, skip_special_tokens=True), d.prompt_tokens, len(d.tokens),
+                           d.truncated or bool(d.error), d.seconds) for d in decoded]
+
+    def question_tokens(self, question: str) -> int:
+        """Tokens of the question alone (prompt minus this = template and instructions)."""
+        return len(self.tokenizer(question, add_special_tokens=False)["input_ids"])
+
+    def adapter_generator(self, batch: Sequence[Item]) -> list[Generation]:
+        return self._run([self.adapter_messages(it.question) for it in batch], adapter=True)
+
+    def prompted_generator(self, batch: Sequence[Item]) -> list[Generation]:
+        from ..prompts import schema_messages
+
+        return self._run([schema_messages(it.question, self.info.schema.raw) for it in batch], adapter=False)
+
+    def constrained_processor(self) -> Any:
+        """(outlines model, processor) for the schema's grammar; raises SchemagenError when none compiles."""
+        if self._outlines is None:
+            import outlines
+
+            from ..engines import EngineSet
+            from ..generate.grammar import decoding_schema
+
+            om = outlines.from_transformers(self.hf_model, self.tokenizer)
+            engines = EngineSet(om)
+            engine, processor, failures = engines.pick(decoding_schema(self.info.schema))
+            self._outlines = (om, processor, engines.get(engine).row_constraint(processor))
+            self.engine, self.engine_failures = engine, failures
+        return self._outlines
+
+    def constrained_generator(self, batch: Sequence[Item]) -> list[Generation]:
+        from ..prompts import schema_messages
+
+        om, processor, rows = self.constrained_processor()
+        messages = [schema_messages(it.question, self.info.schema.raw) for it in batch]
+        if rows is not None:
+            gens = self._run(messages, adapter=False, constraint=rows)
+        else:
+            gens = self._constrained_outlines(om, processor, messages)
+        for g in gens:  # under the grammar, output that does not parse can only be a cut-off
+            g.truncated = g.truncated or not parse_json(g.text)[0]
+        return gens
+
+    def _constrained_outlines(self, om: Any, processor: Any,
+                              messages: list[list[dict[str, str]]]) -> list[Generation]:
+        """Engines without a row matcher (outlines-core): outlines and `transformers.generate`."""
+        import torch
+        from outlines.generator import SteerableGenerator
+        from outlines.inputs import Chat
+
+        prompt_tokens = [len(self.tokenizer.apply_chat_template(m, add_generation_prompt=True, tokenize=True,
+                                                                return_dict=True)["input_ids"]) for m in messages]
+        generator = SteerableGenerator.from_processor(om, processor)
+        torch.manual_seed(self.seed)
+        t0 = time.perf_counter()
+        with self.model.disable_adapter(), torch.inference_mode():
+            texts = generator.batch([Chat(m) for m in messages], max_new_tokens=self.max_new_tokens,
+                                    pad_token_id=self.tokenizer.pad_token_id, **self._sampling())
+        self._merged = False
+        per = (time.perf_counter() - t0) / len(messages)
+        gens = []
+        for text, p in zip(texts, prompt_tokens, strict=True):
+            n = len(self.tokenizer.encode(str(text), add_special_tokens=False))
+            gens.append(Generation(str(text), p, min(n, self.max_new_tokens), n >= self.max_new_tokens, per))
+        return gens
+
+

@@ -61,7 +61,7 @@ def realistic_schema(schema: Schema) -> dict[str, Any]:
     Only narrows: free strings get a words pattern, known formats a well-formed pattern, unbounded
     numbers a +-1e6 range. Callers still validate each instance against the original schema.
     """
-    from .generate.grammar import PLAIN_TEXT, decoding_schema
+    from .generate.grammar import PLAIN_TEXT, WORDS_TEXT, decoding_schema
 
     def walk(node: Any) -> Any:
         if isinstance(node, list):
@@ -73,7 +73,7 @@ def realistic_schema(schema: Schema) -> dict[str, Any]:
         if "properties" in node and isinstance(node["properties"], dict):
             out["properties"] = {k: walk(v) for k, v in node["properties"].items()}
         kind = node.get("type")
-        free = node.get("pattern") in (None, PLAIN_TEXT)  # the decoding schema's free-text pattern
+        free = node.get("pattern") in (None, PLAIN_TEXT, WORDS_TEXT)  # the decoding schema's free-text pattern
         if kind == "string" and "enum" not in node and "const" not in node and free:
             fmt = node.get("format")
             if fmt is None and int(node.get("minLength") or 0) <= 40:
@@ -139,7 +139,7 @@ def questions(schema: Schema | dict[str, Any] | str | Path, *, realistic: bool =
         return render_question(pair[0], checked, pair[1], shuffle), pair[0]
 
     return (st.tuples(instances(checked, realistic=realistic), st.randoms(use_true_random=False))
-            .map(render).filter(lambda qa: not missing_facts(qa[0], qa[1])))
+            .map(render).filter(lambda qa: not missing_facts(qa[0], qa[1], checked)))
 
 
 def _clip(text: str, limit: int = 160) -> str:

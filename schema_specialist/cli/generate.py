@@ -31,12 +31,19 @@ import click
 @click.option("--shuffle-fields", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="Share of questions that state the top-level fields in a random order (the answer follows "
                    "the question's order; eval renders its property-based questions the same way).")
+@click.option("--plausible/--no-plausible", default=True, show_default=True,
+              help="Reject candidates whose free-text strings are debris or placeholders ('./135', 'Task').")
+@click.option("--prose-share", type=click.FloatRange(0, 1), default=0.8, show_default=True,
+              help="Share of questions written in prose (values inside sentences, labels paraphrased or left "
+                   "out); the rest use the labelled list styles.")
+@click.option("--drop-optional", type=click.FloatRange(0, 1), default=0.25, show_default=True,
+              help="Chance that each optional property is left out of an instance.")
 @click.option("--overwrite", is_flag=True, help="Start again instead of resuming.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def command(schema: str, n: int, out: str | None, teacher: str, engine: str, seed: int, batch_size: int,
             dtype: str, temperature: float, max_new_tokens: int, max_candidates: int | None, time_budget: float | None,
             workers: int, threads: int | None, allow_remote_refs: bool, balance: bool, shuffle_fields: float,
-            overwrite: bool,
+            plausible: bool, prose_share: float, drop_optional: float, overwrite: bool,
             quiet: bool) -> None:
     """Write question -> JSON pairs for SCHEMA (resumes an interrupted run)."""
     from ..generate import GenerateConfig, default_out_dir, generate
@@ -46,7 +53,8 @@ def command(schema: str, n: int, out: str | None, teacher: str, engine: str, see
                          temperature=temperature, max_new_tokens=max_new_tokens, max_candidates=max_candidates,
                          overwrite=overwrite, allow_remote_refs=allow_remote_refs, threads=threads, workers=workers,
                          progress=not quiet, time_budget=time_budget, balance=balance,
-                         shuffle_fields=shuffle_fields)
+                         shuffle_fields=shuffle_fields, plausible=plausible, prose_share=prose_share,
+                         drop_optional=drop_optional)
     target = out or str(default_out_dir(load_schema(schema, allow_remote=allow_remote_refs)))
     m = generate(schema, target, cfg)
     c = m["counts"]

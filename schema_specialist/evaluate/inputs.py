@@ -76,7 +76,7 @@ def hypothesis_items(schema: Schema, count: int, seed: int, *, realistic: bool =
     items = []
     for i, value in enumerate(hypothesis_instances(schema, count, seed, realistic=realistic)):
         question = render_question(value, schema, random.Random(seed * 1_000_003 + i), shuffle)
-        if not missing_facts(question, value):
+        if not missing_facts(question, value, schema):
             items.append(Item(question, value, "hypothesis"))
     return items
 

@@ -33,3 +33,24 @@ def _walk(value: Any, node: dict[str, Any], nav: SchemaNav, rng: random.Random) 
         item = nav.items(node)
         return [_walk(v, item, nav, rng) for v in value]
     return value
+
+
+def drop_optional(value: Any, schema: Schema, rng: random.Random, share: float) -> Any:
+    """A copy of `value` without some optional properties (each left out with probability `share`), so
+    requests that do not mention a field teach the student to leave it out; `value` when that is invalid."""
+    if share <= 0:
+        return value
+    nav = SchemaNav(schema)
+
+    def walk(v: Any, node: dict[str, Any]) -> Any:
+        if isinstance(v, dict):
+            required = set(node.get("required") or [])
+            return {k: walk(x, nav.child(node, k)) for k, x in v.items()
+                    if k in required or rng.random() >= share}
+        if isinstance(v, list):
+            item = nav.items(node)
+            return [walk(x, item) for x in v]
+        return v
+
+    out = walk(value, nav.deref(schema.raw))
+    return out if out != value and schema.is_valid(out) else value

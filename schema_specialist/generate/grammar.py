@@ -490,6 +490,10 @@ FORMAT_PATTERNS = {
 # Free text: no quotes, backslashes, braces or brackets. A small model under a JSON grammar otherwise
 # fills strings with JSON-looking debris ("25},{"), which a student then learns to write.
 PLAIN_TEXT = r'^[^"\\{}\[\]]*$'
+# Free text with room for words: words of letters (a short number now and then) between single spaces,
+# the first capitalised. Steers a small teacher away from `./135` and `A_B_D_P` towards words.
+WORDS_TEXT = r"^[A-Z][a-z]+( [A-Za-z][a-z'&]*| [0-9]{1,4}| [a-z]+-[a-z]+)*[.!]?$"
+WORDS_MIN_LENGTH = 8  # a maxLength below this keeps PLAIN_TEXT
 
 
 def _string(node: dict[str, Any], out: dict[str, Any], lim: Limits) -> None:
@@ -516,7 +520,8 @@ def _string(node: dict[str, Any], out: dict[str, Any], lim: Limits) -> None:
     cap = max(low, lim.max_string)
     out["maxLength"] = min(high, cap) if isinstance(high, int) and not isinstance(high, bool) else cap
     if fmt is None:
-        out["pattern"] = PLAIN_TEXT
+        words = out["maxLength"] >= WORDS_MIN_LENGTH and low <= out["maxLength"] - 2
+        out["pattern"] = WORDS_TEXT if words else PLAIN_TEXT
 
 
 _UNBOUNDED = 1 << 30

@@ -37,10 +37,11 @@ from ..errors import SchemagenError
 from ..prompts import pair_record, teacher_messages
 from ..schema import Schema, canonical_json, load_schema
 from ..teachers import Teacher, make_teacher
-from .balance import rebalance
+from .balance import drop_optional, rebalance
 from .diversity import Diversity, NearDuplicates
 from .grammar import Limits, decoding_schema
-from .questions import missing_facts, render_pair
+from .plausible import implausible, tidy_strings
+from .questions import SchemaNav, missing_facts, render
 from .repair import repair
 
 TOPICS = [
@@ -74,7 +75,10 @@ class GenerateConfig:
     progress: bool = True
     time_budget: float | None = None  # seconds; stop early (resumable) when spent
     balance: bool = True  # draw enum/boolean values again uniformly (`balance.rebalance`)
-    shuffle_fields: float = 0.0  # share of questions stating top-level fields in a random order
+    shuffle_fields: float = 0.0  # share of list-style questions stating top-level fields in a random order
+    plausible: bool = True  # reject free-text strings that are debris or placeholders (`generate.plausible`)
+    prose_share: float = 0.8  # share of questions written in prose (`generate.prose`); the rest are lists
+    drop_optional: float = 0.25  # chance that each optional property is left out of an instance
 
 
 @dataclass
@@ -89,6 +93,7 @@ class _State:
     completion_tokens: int = 0
     wall_seconds: float = 0.0
     splits: Counter[str] = field(default_factory=Counter)
+    styles: Counter[str] = field(default_factory=Counter)
 
 
 class _Run:
@@ -165,14 +170,24 @@ class _Run:
             if remaining:
                 return reject(f"invalid: {remaining[0]}", errors=remaining[:5])
             repaired = True
+        nav = SchemaNav(self.schema)
+        tidied = tidy_strings(value, nav, None, self.decoding)
+        if tidied != value and self.schema.is_valid(tidied):
+            value = tidied
+        problem = implausible(value, nav) if self.cfg.plausible else None
+        if problem:
+            return reject(f"implausible: {problem}")
         if self.cfg.balance:
             value = rebalance(value, self.schema, random.Random(f"{self.cfg.seed}:{candidate}:b"))
+        value = drop_optional(value, self.schema, random.Random(f"{self.cfg.seed}:{candidate}:o"),
+                              self.cfg.drop_optional)
         key = canonical_json(value)
         if key in self.instances:
             return reject("duplicate: same instance as an accepted pair")
-        question, answer = render_pair(value, self.schema, rng, self.cfg.shuffle_fields)
+        rendered = render(value, self.schema, rng, self.cfg.shuffle_fields, self.cfg.prose_share)
+        question, answer = rendered.question, rendered.answer
         self.state.faithfulness_checked += 1
-        missing = missing_facts(question, value)
+        missing = missing_facts(question, value, self.schema)
         if missing:
             return reject(f"not faithful: the question does not state {', '.join(missing[:3])}",
                           question=question)
@@ -184,7 +199,8 @@ class _Run:
         self.diversity.add(question, value)
         if repaired:
             self.state.repaired += 1
-        return {"question": question, "answer": answer, "value": value,
+        self.state.styles[rendered.style] += 1
+        return {"question": question, "answer": answer, "value": value, "style": rendered.style,
                 "repaired": repaired}, None
 
     # ---- the loop -----------------------------------------------------------------------------
@@ -240,7 +256,8 @@ class _Run:
                     if ok is not None:
                         split = split_for(self.state.accepted)
                         meta = {"id": f"c{cand:06d}", "candidate": cand, "split": split,
-                                "source": "repaired" if ok["repaired"] else "teacher", "engine": self.engine}
+                                "source": "template", "style": ok["style"], "repaired": ok["repaired"],
+                                "engine": self.engine}
                         writers[split].append(pair_record(ok["question"], ok["answer"], meta))
                         self.state.accepted += 1
                         self.state.splits[split] += 1
@@ -294,6 +311,7 @@ class _Run:
             "wall_seconds": round(s.wall_seconds, 2),
             "pairs_per_minute": round(60 * s.accepted / s.wall_seconds, 2) if s.wall_seconds else None,
             "diversity": self.diversity.summary(),
+            "question_styles": dict(s.styles),
             "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         atomic_write_json(self.out / MANIFEST, manifest)

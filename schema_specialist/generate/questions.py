@@ -1,9 +1,11 @@
 """Questions built from an instance and the schema's own words, and the round-trip faithfulness check.
 
-A tiny teacher writes poor questions, so the question is rendered from the instance: every value it
-holds is stated, labelled with the schema's title for the field (or its humanised key). The answer is
-therefore derivable from the question; `missing_facts` checks that round trip for any question,
-a paraphrase included.
+A tiny teacher writes poor questions, so the question is written from the instance: mostly in prose
+(`prose.ProseWriter`: values inside sentences, labels paraphrased or left out, numbers, booleans and
+empty lists said in words), and a minority in the labelled list styles (`label: value`). Every value is
+stated, so the answer is derivable from the question; `missing_facts` checks that round trip for any
+question (a paraphrase or a user's own request included), accepting the spellings `vocabulary` writes.
+The answer is compact JSON in the schema's key order, whatever order the question states things in.
 """
 
 from __future__ import annotations
@@ -12,24 +14,23 @@ import json
 import random
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from ..schema import Schema
+from . import vocabulary as vocab
+from .prose import ProseWriter
+from .vocabulary import humanize
 
-STYLES = ("colon", "bullets", "sentence", "request")
+LIST_STYLES = ("colon", "bullets", "sentence", "request")
+STYLES = ("prose", *LIST_STYLES)
+PROSE_SHARE = 0.8  # the rest of the questions use the labelled list styles
 OPENERS = {
     "colon": ["Record this {title}", "New {title}", "Log the following {title}", "{Title} details"],
     "bullets": ["Please fill in the {title}:", "{Title}:", "Create the {title} from these notes:"],
     "sentence": ["Here is the {title}.", "I need this {title} recorded.", "Describe this {title}."],
     "request": ["Give me the {title} where", "Make the {title} with", "Produce the {title}:"],
 }
-
-
-def humanize(key: str) -> str:
-    """`agentId` / `agent_id` / `agent-id` -> `agent id`."""
-    text = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", key)
-    text = re.sub(r"[_\-.]+", " ", text).strip()
-    return text.lower() or key
 
 
 class SchemaNav:
@@ -79,6 +80,9 @@ class SchemaNav:
         return humanize(key) if humanize(key) != key.lower() else key
 
 
+__all__ = ["SchemaNav", "humanize", "leaves", "missing_facts", "render", "render_pair", "render_question"]
+
+
 def scalar_text(value: Any, rng: random.Random | None = None) -> str:
     """How a scalar is written in a question; `missing_facts` looks for exactly these spellings."""
     if value is None:
@@ -111,51 +115,76 @@ def _render(value: Any, node: dict[str, Any], lab: SchemaNav, rng: random.Random
     return scalar_text(value, rng)
 
 
-def render_question(instance: Any, schema: Schema, rng: random.Random, shuffle: float = 0.0) -> str:
-    """A natural-language request that states every value of `instance` (top-level fields in the
-    schema's order, or in a random order for a `shuffle` share of questions)."""
-    return _question(instance, schema, rng, shuffle)[0]
+@dataclass
+class Rendered:
+    """A question, its answer (compact JSON, the schema's key order) and the style it was written in."""
+
+    question: str
+    answer: str
+    style: str
 
 
-def render_pair(instance: Any, schema: Schema, rng: random.Random, shuffle: float = 0.0) -> tuple[str, str]:
-    """(question, answer): the answer's top-level keys come in the order the question states them.
+def title_of(schema: Schema) -> str:
+    """The schema's title as a request names the thing ("agent status report")."""
+    title = schema.title if len(schema.title) <= 60 else "record"
+    return humanize(title) if re.fullmatch(r"[A-Za-z0-9_\-]+", title) else title
 
-    Questions state fields in the schema's order, or (a `shuffle` share of them) in a random order; an
-    answer that follows the question's order is a monotone copy, which a small model learns far more
-    reliably than a reordering. Key order means nothing to a JSON Schema validator.
-    """
-    question, keys = _question(instance, schema, rng, shuffle)
-    return question, answer_text(instance, schema, keys)
+
+def render(instance: Any, schema: Schema, rng: random.Random, shuffle: float = 0.0,
+           prose_share: float = PROSE_SHARE) -> Rendered:
+    """Write a request that states every value of `instance`: prose for a `prose_share` of questions,
+    a labelled list otherwise (top-level fields in the schema's order, or a random order for a `shuffle`
+    share of them)."""
+    lab = SchemaNav(schema)
+    if rng.random() < prose_share:
+        question = ProseWriter(lab, rng).request(instance, title_of(schema))
+        return Rendered(question, answer_text(instance, schema), "prose")
+    question, _, style = _question(instance, schema, rng, shuffle)
+    return Rendered(question, answer_text(instance, schema), style)
+
+
+def render_question(instance: Any, schema: Schema, rng: random.Random, shuffle: float = 0.0,
+                    prose_share: float = PROSE_SHARE) -> str:
+    """A request that states every value of `instance` (see `render`)."""
+    return render(instance, schema, rng, shuffle, prose_share).question
+
+
+def render_pair(instance: Any, schema: Schema, rng: random.Random, shuffle: float = 0.0,
+                prose_share: float = PROSE_SHARE) -> tuple[str, str]:
+    """(question, answer). The answer keeps the schema's key order whatever order the question states
+    the fields in: the key names and their order come from the adapter's weights, not from the request."""
+    r = render(instance, schema, rng, shuffle, prose_share)
+    return r.question, r.answer
 
 
 def _question(instance: Any, schema: Schema, rng: random.Random,
-              shuffle: float) -> tuple[str, list[str] | None]:
+              shuffle: float) -> tuple[str, list[str] | None, str]:
+    """The labelled list styles: `label: value` pairs in a colon list, bullets, a sentence or `label = value`."""
     lab = SchemaNav(schema)
-    title = schema.title if len(schema.title) <= 60 else "record"
-    title = humanize(title) if re.fullmatch(r"[A-Za-z0-9_\-]+", title) else title
-    style = rng.choice(STYLES)
+    title = title_of(schema)
+    style = rng.choice(LIST_STYLES)
     opener = rng.choice(OPENERS[style]).format(title=title, Title=title[:1].upper() + title[1:])
     if not isinstance(instance, dict):
-        return f"{opener} {_render(instance, lab.deref(schema.raw), lab, rng, 0)}".strip(), None
+        return f"{opener} {_render(instance, lab.deref(schema.raw), lab, rng, 0)}".strip(), None, style
     keys = lab.ordered(schema.raw, instance)
     if shuffle > 0 and rng.random() < shuffle:
         rng.shuffle(keys)
     fields = []
     for k in keys:
         sub = lab.child(schema.raw, k)
-        label = lab.label(k, sub)
+        label = lab.label(k, sub) if rng.random() < 0.5 else vocab.pick_label(k, sub, rng)
         fields.append((label, _render(instance[k], sub, lab, rng, 1)))
     if not fields:
-        return f"{opener} (no fields)", keys
+        return f"{opener} (no fields)", keys, style
     if style == "colon":
-        return f"{opener}: " + "; ".join(f"{a}: {b}" for a, b in fields) + ".", keys
+        return f"{opener}: " + "; ".join(f"{a}: {b}" for a, b in fields) + ".", keys, style
     if style == "bullets":
-        return opener + "\n" + "\n".join(f"- {a}: {b}" for a, b in fields), keys
+        return opener + "\n" + "\n".join(f"- {a}: {b}" for a, b in fields), keys, style
     if style == "sentence":
         body = [f"the {a} is {b}" for a, b in fields]
         text = ", ".join(body[:-1]) + (" and " if len(body) > 1 else "") + body[-1]
-        return f"{opener} {text[:1].upper()}{text[1:]}.", keys
-    return f"{opener} " + ", ".join(f"{a} = {b}" for a, b in fields), keys
+        return f"{opener} {text[:1].upper()}{text[1:]}.", keys, style
+    return f"{opener} " + ", ".join(f"{a} = {b}" for a, b in fields), keys, style
 
 
 def leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
@@ -170,19 +199,58 @@ def leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
         yield path or "/", value
 
 
-def missing_facts(question: str, instance: Any) -> list[str]:
-    """Round-trip check: paths of scalars whose value the question does not state (empty = faithful)."""
+def missing_facts(question: str, instance: Any, schema: Schema | None = None) -> list[str]:
+    """Round-trip check: paths of values the question does not state (empty = faithful).
+
+    Strings must appear verbatim (enum values also with spaces for underscores, any case); numbers must
+    be among the numbers written in the question (`5,200`, `$0.42`, `40%` for 0.4 count); booleans
+    must be said: `true`/`false`, or, with the schema, a name of the field with or without a negation
+    ("resolved", "not resolved"); empty lists and objects ("no incidents") are checked with the schema.
+    """
     missing = []
-    for path, value in leaves(instance):
-        if isinstance(value, str):
+    numbers = vocab.numbers_in(question)
+    nav = SchemaNav(schema) if schema is not None else None
+    for path, value, node, key in _facts(instance, nav):
+        names = vocab.labels(key, node) if key else []
+        if isinstance(value, list | dict):
+            ok = nav is None or not names or vocab.empty_stated(question, names)
+        elif isinstance(value, str):
             ok = value in question or json.dumps(value, ensure_ascii=False) in question
-        elif isinstance(value, bool) or value is None:
+            if not ok and node.get("enum"):
+                ok = any(re.search(rf"(?<![\w]){re.escape(w)}(?![\w])", question, re.IGNORECASE)
+                         for w in vocab.enum_words(value))
+        elif isinstance(value, bool):
             ok = re.search(rf"\b{scalar_text(value)}\b", question) is not None
+            if not ok and names:
+                ok = vocab.boolean_stated(question, value, names)
+        elif value is None:
+            ok = re.search(r"\b(null|none)\b", question, re.IGNORECASE) is not None
         else:
-            ok = re.search(rf"(?<![\w.]){re.escape(json.dumps(value))}(?![\w]|\.\d)", question) is not None
+            ok = vocab.has_number(question, value, numbers)
         if not ok:
             missing.append(path)
     return missing
+
+
+def _facts(value: Any, nav: SchemaNav | None, node: Any = None, key: str = "",
+           path: str = "") -> Iterator[tuple[str, Any, dict[str, Any], str]]:
+    """(path, value, schema node, key) for every scalar and every empty list or object."""
+    if nav is not None and node is None:
+        node = nav.deref(nav.schema.raw)
+    here: dict[str, Any] = node if isinstance(node, dict) else {}
+    if isinstance(value, dict):
+        if not value and path:
+            yield path, value, here, key
+        for k, v in value.items():
+            yield from _facts(v, nav, nav.child(here, k) if nav else None, k, f"{path}/{k}")
+    elif isinstance(value, list):
+        if not value and path:
+            yield path, value, here, key
+        item = nav.items(here) if nav else None
+        for i, v in enumerate(value):
+            yield from _facts(v, nav, item, key, f"{path}/{i}")
+    else:
+        yield path or "/", value, here, key
 
 
 def answer_text(instance: Any, schema: Schema, top: list[str] | None = None) -> str:

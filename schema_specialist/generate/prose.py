@@ -1,0 +1,254 @@
+"""A request in prose, written from an instance the way people write one.
+
+Values sit inside sentences; labels are paraphrased (`vocabulary.labels`) or left out where a value
+speaks for itself (an enum word, an id with a pattern, a timestamp); numbers come as people write them
+(`$0.42`, `40%`, `5,200`); booleans and empty lists are said in words ("not resolved", "no incidents");
+nested objects become clauses and arrays counted lists; field order, openers, punctuation and case vary.
+The text is built as segments, and only the non-value segments are ever restyled, so every value is
+stated exactly as `questions.missing_facts` recovers it.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from . import vocabulary as vocab
+
+TEXT, LABEL, VALUE = "text", "label", "value"
+
+
+@dataclass
+class Seg:
+    """One piece of a request: filler text, a field's label, or a value (never restyled)."""
+
+    kind: str
+    text: str
+
+
+Mention = list[Seg]
+
+OPENERS = [
+    "", "", "", "Hey, ", "Hi, ", "Quick update: ", "Update: ", "FYI: ", "Please log this: ", "Note: ",
+    "Status: ", "Please record the following. ", "Can you file this? ", "For the record, ", "OK so ",
+    "Heads up: ", "Here's the {title}: ", "New {title}: ", "{Title}: ", "Log a {title}: ",
+    "I need a {title} for this: ", "Record this {title}. ", "{Title} - ", "Writing up the {title}: ",
+]
+CLOSERS = ["", "", "", ".", ".", ".", " Thanks!", " Thanks.", " Thx", " Cheers.", " Let me know if anything's missing.",
+           " That's all.", " :)", "!"]
+JOINERS = [", ", ", ", "; ", " and ", ", and ", " - ", " with "]
+PROTECTED = {"without", "never", "false", "nothing", "isn't", "first", "second", "third", "fourth", "fifth"}
+BREAKS = [". ", ". ", ". ", "; ", "\n", " | ", ". Also ", ". Oh and "]
+
+
+def _self_evident(node: dict[str, Any]) -> bool:
+    """A value that names its field by its shape: enum word, patterned id, date or time, email."""
+    return bool(node.get("enum")) or isinstance(node.get("pattern"), str) or node.get("format") in (
+        "date-time", "date", "time", "email", "uri", "uuid")
+
+
+class ProseWriter:
+    """Writes one request for an instance; `nav` walks the schema beside it (`questions.SchemaNav`)."""
+
+    def __init__(self, nav: Any, rng: random.Random) -> None:
+        self.nav, self.rng = nav, rng
+
+    # -- scalars ---------------------------------------------------------------------------------
+    def value_text(self, key: str, node: dict[str, Any], value: Any) -> str:
+        rng = self.rng
+        if value is None:
+            return "null"
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, int | float):
+            return vocab.spell_number(value, key, node, rng)
+        if node.get("enum"):
+            return rng.choice(vocab.enum_words(value))
+        return vocab.spell_string(str(value), rng)
+
+    def label(self, key: str, node: dict[str, Any]) -> str:
+        return vocab.pick_label(key, node, self.rng)
+
+    def scalar(self, key: str, node: dict[str, Any], value: Any) -> Mention:
+        """One field with a scalar value, in one of the ways people say it."""
+        rng = self.rng
+        if isinstance(value, bool):
+            return self.boolean(key, node, value)
+        v = Seg(VALUE, self.value_text(key, node, value))
+        lab = Seg(LABEL, self.label(key, node))
+        t = Seg
+        if _self_evident(node) and rng.random() < 0.45:
+            if node.get("enum"):
+                lead = rng.choice(["", "", "currently ", "now ", "it's ", "marked ", "status ", "is ", "set to "])
+                return [t(TEXT, lead), v]
+            if node.get("format") in ("date-time", "date", "time"):
+                return [t(TEXT, rng.choice(["as of ", "at ", "on ", "", "timestamp ", "dated "])), v]
+            return [v]
+        if isinstance(value, int | float) and rng.random() < 0.4:
+            return [v, t(TEXT, " "), lab] if rng.random() < 0.7 else [v, t(TEXT, rng.choice([" for ", " as "])), lab]
+        form = rng.choice(["{L} {V}", "{L}: {V}", "{L} is {V}", "{L} = {V}", "{L} was {V}", "the {L} is {V}",
+                           "{L} of {V}", "{L} at {V}", "{L} {V}", "{L}: {V}", "{L} - {V}", "{L} set to {V}"])
+        return _fill(form, lab, v)
+
+    def boolean(self, key: str, node: dict[str, Any], value: bool) -> Mention:
+        rng = self.rng
+        lab = Seg(LABEL, self.label(key, node))
+        if value:
+            form = rng.choice(["{L}", "{L}: yes", "{L} yes", "{L}: true", "is {L}", "marked {L}", "{L} = true",
+                               "yes {L}", "{L}: y"])
+        else:
+            form = rng.choice(["not {L}", "{L}: no", "{L} no", "{L}: false", "isn't {L}", "not {L} yet",
+                               "{L} = false", "no {L}", "{L}: n"])
+        return _fill(form, lab, None)
+
+    # -- containers ------------------------------------------------------------------------------
+    def field(self, key: str, node: dict[str, Any], value: Any, depth: int) -> list[Mention]:
+        """The mentions of one field: one for a scalar, a clause for an object or array."""
+        rng = self.rng
+        if isinstance(value, dict):
+            inner = self.obj_mentions(node, value, depth + 1)
+            if not inner:
+                return [[Seg(TEXT, "no "), Seg(LABEL, self.label(key, node))]]
+            if rng.random() < 0.55 or depth > 0:
+                head = [Seg(LABEL, self.label(key, node)), Seg(TEXT, rng.choice([": ", " - ", " (", ": "]))]
+                closing = ")" if head[1].text == " (" else ""
+                return [head + _join(inner, rng, ", ") + ([Seg(TEXT, closing)] if closing else [])]
+            return inner
+        if isinstance(value, list):
+            return [self.array(key, node, value, depth)]
+        return [self.scalar(key, node, value)]
+
+    def array(self, key: str, node: dict[str, Any], value: list[Any], depth: int) -> Mention:
+        rng = self.rng
+        lab = Seg(LABEL, self.label(key, node))
+        item = self.nav.items(node)
+        if not value:
+            form = rng.choice(["no {L}", "{L}: none", "zero {L}", "without any {L}", "{L}: none so far", "no {L}"])
+            return _fill(form, lab, None)
+        if all(not isinstance(v, dict | list) for v in value):
+            vals = [Seg(VALUE, self.value_text(key, item, v)) for v in value]
+            body = _join([[v] for v in vals], rng, ", ", final=rng.choice([" and ", ", "]))
+            head = rng.choice([[lab, Seg(TEXT, ": ")], [lab, Seg(TEXT, " ")],
+                               [Seg(TEXT, f"{vocab.count_word(len(value), rng)} "), lab, Seg(TEXT, ": ")]])
+            return head + body
+        count = vocab.count_word(len(value), rng)
+        head = rng.choice([[Seg(TEXT, f"{count} "), lab, Seg(TEXT, ": ")], [lab, Seg(TEXT, ": ")],
+                           [lab, Seg(TEXT, f" ({count}): ")]])
+        parts: list[Mention] = []
+        ordinal = rng.choice(["plain", "numbered", "words"])
+        for i, v in enumerate(value, 1):
+            inner = self.obj_mentions(item, v, depth + 1) if isinstance(v, dict) else \
+                [self.scalar(key, item, v)]
+            body = _join(inner, rng, ", ")
+            if ordinal == "numbered":
+                body = [Seg(TEXT, f"{i}) ")] + body
+            elif ordinal == "words":
+                body = [Seg(TEXT, ["first ", "second ", "third ", "fourth ", "fifth "][min(i, 5) - 1]
+                            if rng.random() < 0.5 else ["one ", "another ", "and one more ", "one more ",
+                                                        "last "][min(i, 5) - 1])] + body
+            parts.append(body)
+        return head + _join(parts, rng, "; ", final=rng.choice(["; and ", "; "]))
+
+    def obj_mentions(self, node: dict[str, Any], value: dict[str, Any], depth: int) -> list[Mention]:
+        keys = self.nav.ordered(node, value)
+        if depth > 0 and self.rng.random() < 0.3:
+            self.rng.shuffle(keys)
+        out: list[Mention] = []
+        for k in keys:
+            out.extend(self.field(k, self.nav.child(node, k), value[k], depth))
+        return out
+
+    # -- the request ------------------------------------------------------------------------------
+    def request(self, instance: Any, title: str) -> str:
+        rng = self.rng
+        root = self.nav.deref(self.nav.schema.raw)
+        if isinstance(instance, dict):
+            keys = self.nav.ordered(root, instance)
+            if rng.random() < 0.6:  # users state fields in any order, often the subject first
+                first, rest = keys[:1], keys[1:]
+                rng.shuffle(rest)
+                keys = first + rest if rng.random() < 0.6 else rest + first
+            mentions: list[Mention] = []
+            for k in keys:
+                mentions.extend(self.field(k, self.nav.child(root, k), instance[k], 0))
+        else:
+            mentions = [self.field("value", root, instance, 0)[0]]
+        if not mentions:
+            mentions = [[Seg(TEXT, "nothing to add")]]
+        body = self.sentences(mentions)
+        opener = rng.choice(OPENERS).format(title=title, Title=title[:1].upper() + title[1:])
+        closer = rng.choice(CLOSERS)
+        segs = [Seg(TEXT, opener), *body, Seg(TEXT, closer)]
+        return render(restyle(segs, rng))
+
+    def sentences(self, mentions: list[Mention]) -> list[Seg]:
+        rng = self.rng
+        chunks: list[list[Mention]] = []
+        i = 0
+        while i < len(mentions):
+            size = rng.choice([1, 2, 2, 3, 3, 4])
+            chunks.append(mentions[i:i + size])
+            i += size
+        out: list[Seg] = []
+        for c, chunk in enumerate(chunks):
+            if c:
+                out.append(Seg(TEXT, rng.choice(BREAKS)))
+            out += _join(chunk, rng, rng.choice(JOINERS), final=rng.choice([" and ", ", ", ", and "]))
+        return out
+
+
+def _fill(form: str, lab: Seg, value: Seg | None) -> Mention:
+    out: Mention = []
+    for piece in re.split(r"(\{L\}|\{V\})", form):
+        if piece == "{L}":
+            out.append(Seg(LABEL, lab.text))
+        elif piece == "{V}" and value is not None:
+            out.append(value)
+        elif piece:
+            out.append(Seg(TEXT, piece))
+    return out
+
+
+def _join(parts: list[Mention], rng: random.Random, sep: str, final: str | None = None) -> list[Seg]:
+    out: list[Seg] = []
+    for i, p in enumerate(parts):
+        if i:
+            out.append(Seg(TEXT, final if final is not None and i == len(parts) - 1 else sep))
+        out += p
+    return out
+
+
+def _typo(word: str, rng: random.Random) -> str:
+    i = rng.randrange(1, len(word) - 2)
+    return word[:i] + word[i + 1] + word[i] + word[i + 2:]
+
+
+def restyle(segs: list[Seg], rng: random.Random) -> list[Seg]:
+    """Case and typos on filler and labels only (values stay exact); tidy spaces and punctuation."""
+    case = rng.choices(["keep", "lower", "upper_first"], [0.6, 0.3, 0.1])[0]
+    typo = rng.random() < 0.15
+    out = []
+    for s in segs:
+        text = s.text
+        if s.kind != VALUE:
+            if case == "lower":
+                text = text.lower()
+            if typo and s.kind == TEXT:
+                words = [w for w in re.findall(r"[A-Za-z]{5,}", text) if w.lower() not in PROTECTED]
+                if words:
+                    w = rng.choice(words)
+                    text = text.replace(w, _typo(w, rng), 1)
+                    typo = False
+        out.append(Seg(s.kind, text))
+    return out
+
+
+def render(segs: list[Seg]) -> str:
+    """Join the segments; collapse doubled spaces and punctuation in filler (never inside values)."""
+    text = "".join(s.text for s in segs)
+    text = re.sub(r"[ \t]{2,}", " ", text)
+    text = re.sub(r"\s+([,;.])(?=\s|$)", r"\1", text)
+    text = re.sub(r"([.;,])[.;,]+(?=\s|$)", r"\1", text)
+    return text.strip()

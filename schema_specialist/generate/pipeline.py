@@ -387,6 +387,13 @@ def default_workers(cfg: GenerateConfig) -> int:
     return 1 if torch.cuda.is_available() else max(1, min(os.cpu_count() or 1, 8))
 
 
+def _review_lines(out: Path) -> list[str]:
+    from ..review import review_card_lines
+
+    lines = review_card_lines(out)
+    return [*lines, ""] if lines else []
+
+
 def write_card(out: Path, examples: int = 5) -> None:
     """card.md: the figures of the manifest and five random pairs."""
     m = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
@@ -418,7 +425,7 @@ def write_card(out: Path, examples: int = 5) -> None:
         f"| mean distinct-value ratio per field | {d['mean_field_distinct_ratio']} |",
         "", "Rejections by reason: " + (", ".join(f"{k} {v}" for k, v in c["rejected_by_reason"].items())
                                          or "none"),
-        "", "## Five random pairs", "",
+        "", *_review_lines(out), "## Five random pairs", "",
     ]
     for q, a in sample:
         lines += ["**Q:** " + q.replace("\n", "  \n"), "", f"**A:** `{a}`", ""]

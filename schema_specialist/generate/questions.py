@@ -216,7 +216,7 @@ def missing_facts(question: str, instance: Any, schema: Schema | None = None) ->
             ok = nav is None or not names or vocab.empty_stated(question, names)
         elif isinstance(value, str):
             ok = value in question or json.dumps(value, ensure_ascii=False) in question
-            if not ok and node.get("enum"):
+            if not ok and (node.get("enum") or nav is None):  # no schema: any value may be an enum word
                 ok = any(re.search(rf"(?<![\w]){re.escape(w)}(?![\w])", question, re.IGNORECASE)
                          for w in vocab.enum_words(value))
         elif isinstance(value, bool):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
@@ -133,6 +134,9 @@ def test_resume_continues_without_loss_or_duplicates(tmp_path: Path) -> None:
     ids = [r["schemagen"]["candidate"] for r in recs]
     assert len(recs) == 12 and len(set(ids)) == 12 and sorted(ids) == list(range(12))
     assert all(r in recs for r in first)
+    # question styles are counted over the whole dataset, the resumed part included
+    assert sum(m["question_styles"].values()) == 12
+    assert m["question_styles"] == dict(Counter(r["schemagen"]["style"] for r in recs))
     assert m["counts"]["accepted"] == 12 and m["complete"]
     # nothing more to do: a rerun with the same -n writes nothing new
     generate(schema, out, _cfg(n=12), teacher=ScriptedTeacher(texts))

@@ -520,3 +520,16 @@ def test_kill_9_loses_no_saved_decision(ds: Path) -> None:
         proc.terminate()
         proc.wait(timeout=30)
     assert (ds / DECISIONS).read_text().endswith("\n")
+
+
+def test_a_rerun_of_generate_keeps_the_review_section(ds: Path) -> None:
+    """generate rewrites the manifest on every run: the decisions' summary must survive it."""
+    from schema_specialist.generate import GenerateConfig, generate
+
+    manifest = json.loads((ds / "manifest.json").read_text())
+    (ds / "manifest.json").write_text(json.dumps({**manifest, "teacher": {"kind": "scripted", "spec": "x"}}))
+    k = keys(ds)
+    DecisionLog(ds).append(*k["c000001"], "reject", 0, reason="wrong total", who="ana")
+    m = generate(ds / "source_schema.json", ds, GenerateConfig(n=5, progress=False))
+    assert m["review"]["decisions"] == 1 and m["review"]["rejected_by_reason"] == {"wrong total": 1}
+    assert json.loads((ds / "manifest.json").read_text())["review"] == m["review"]

@@ -4,8 +4,10 @@
    in its prompt steer the content, a random topic per candidate spreads it).
 2. Every candidate is validated against the *original* schema with the format checker; bounds an
    engine ignored are repaired; what stays invalid is rejected with its reason.
-3. The question is rendered from the instance and the schema's words, and the round trip is checked:
-   every value of the answer must be stated in the question (faithfulness).
+3. Free-text strings are tidied and judged plausible (`plausible`); enum and boolean values are drawn
+   again (`balance`) and some optional fields left out. The question is written from the instance and
+   the schema's words, mostly in prose (`questions`, `prose`), and the round trip is checked: every
+   value of the answer must be recoverable from the question (faithfulness).
 4. Exact and near-duplicates are dropped; accepted pairs are appended and fsynced one by one to
    train/val/test (80/10/10 by acceptance order), so an interrupted run resumes with nothing lost.
 """
@@ -110,6 +112,7 @@ class _Run:
         self.compile_seconds = 0.0
         self.engine_failures: list[str] = []
         self.decoding: dict[str, Any] = {}
+        self.nav = SchemaNav(schema)
 
     # ---- resume -------------------------------------------------------------------------------
     def load_existing(self) -> None:
@@ -145,6 +148,8 @@ class _Run:
                 self.diversity.add(question, value)
                 self.state.accepted += 1
                 self.state.splits[split] += 1
+                if meta.get("style"):
+                    self.state.styles[str(meta["style"])] += 1
                 last = max(last, int(meta.get("candidate", last)))
         if (self.out / REJECTED).exists():
             for _, rec in read_jsonl(self.out / REJECTED, strict=False):
@@ -170,11 +175,10 @@ class _Run:
             if remaining:
                 return reject(f"invalid: {remaining[0]}", errors=remaining[:5])
             repaired = True
-        nav = SchemaNav(self.schema)
-        tidied = tidy_strings(value, nav, None, self.decoding)
+        tidied = tidy_strings(value, self.nav, None, self.decoding)
         if tidied != value and self.schema.is_valid(tidied):
             value = tidied
-        problem = implausible(value, nav) if self.cfg.plausible else None
+        problem = implausible(value, self.nav) if self.cfg.plausible else None
         if problem:
             return reject(f"implausible: {problem}")
         if self.cfg.balance:
@@ -314,6 +318,9 @@ class _Run:
             "question_styles": dict(s.styles),
             "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
+        review = _review_section(self.out) if final else self.previous.get("review")
+        if review:  # decisions made in `schemagen review` outlive a resumed run
+            manifest["review"] = review
         atomic_write_json(self.out / MANIFEST, manifest)
 
 
@@ -385,6 +392,12 @@ def default_workers(cfg: GenerateConfig) -> int:
     import torch
 
     return 1 if torch.cuda.is_available() else max(1, min(os.cpu_count() or 1, 8))
+
+
+def _review_section(out: Path) -> dict[str, Any] | None:
+    from ..review.summary import review_section
+
+    return review_section(out)
 
 
 def _review_lines(out: Path) -> list[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .questions import SchemaNav
+from .questions import SchemaNav, facts
 from .vocabulary import humanize
 
 PLACEHOLDERS = {"string", "text", "example", "sample", "test", "lorem ipsum", "n/a", "na", "none", "null",
@@ -83,22 +83,11 @@ def string_problem(text: str, key: str, node: dict[str, Any]) -> str | None:
     return None
 
 
-def implausible(value: Any, nav: SchemaNav, node: Any = None, key: str = "", path: str = "") -> str | None:
+def implausible(value: Any, nav: SchemaNav) -> str | None:
     """`path: problem` for the first free-text string that is not plausible, or None."""
-    node = nav.deref(nav.schema.raw) if node is None else node
-    if isinstance(value, dict):
-        for k, v in value.items():
-            found = implausible(v, nav, nav.child(node, k), k, f"{path}/{k}")
-            if found:
-                return found
-    elif isinstance(value, list):
-        item = nav.items(node)
-        for i, v in enumerate(value):
-            found = implausible(v, nav, item, key, f"{path}/{i}")
-            if found:
-                return found
-    elif isinstance(value, str) and _free_text(node):
-        problem = string_problem(value, key, node)
-        if problem:
-            return f"{path or '/'}: {problem} ({value[:40]!r})"
+    for path, v, node, key in facts(value, nav):
+        if isinstance(v, str) and _free_text(node):
+            problem = string_problem(v, key, node)
+            if problem:
+                return f"{path}: {problem} ({v[:40]!r})"
     return None

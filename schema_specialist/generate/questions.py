@@ -80,7 +80,7 @@ class SchemaNav:
         return humanize(key) if humanize(key) != key.lower() else key
 
 
-__all__ = ["SchemaNav", "humanize", "leaves", "missing_facts", "render", "render_pair", "render_question"]
+__all__ = ["SchemaNav", "facts", "humanize", "leaves", "missing_facts", "render", "render_pair", "render_question"]
 
 
 def scalar_text(value: Any, rng: random.Random | None = None) -> str:
@@ -210,7 +210,7 @@ def missing_facts(question: str, instance: Any, schema: Schema | None = None) ->
     missing = []
     numbers = vocab.numbers_in(question)
     nav = SchemaNav(schema) if schema is not None else None
-    for path, value, node, key in _facts(instance, nav):
+    for path, value, node, key in facts(instance, nav):
         names = vocab.labels(key, node) if key else []
         if isinstance(value, list | dict):
             ok = nav is None or not names or vocab.empty_stated(question, names)
@@ -232,8 +232,8 @@ def missing_facts(question: str, instance: Any, schema: Schema | None = None) ->
     return missing
 
 
-def _facts(value: Any, nav: SchemaNav | None, node: Any = None, key: str = "",
-           path: str = "") -> Iterator[tuple[str, Any, dict[str, Any], str]]:
+def facts(value: Any, nav: SchemaNav | None, node: Any = None, key: str = "",
+          path: str = "") -> Iterator[tuple[str, Any, dict[str, Any], str]]:
     """(path, value, schema node, key) for every scalar and every empty list or object."""
     if nav is not None and node is None:
         node = nav.deref(nav.schema.raw)
@@ -242,13 +242,13 @@ def _facts(value: Any, nav: SchemaNav | None, node: Any = None, key: str = "",
         if not value and path:
             yield path, value, here, key
         for k, v in value.items():
-            yield from _facts(v, nav, nav.child(here, k) if nav else None, k, f"{path}/{k}")
+            yield from facts(v, nav, nav.child(here, k) if nav else None, k, f"{path}/{k}")
     elif isinstance(value, list):
         if not value and path:
             yield path, value, here, key
         item = nav.items(here) if nav else None
         for i, v in enumerate(value):
-            yield from _facts(v, nav, item, key, f"{path}/{i}")
+            yield from facts(v, nav, item, key, f"{path}/{i}")
     else:
         yield path or "/", value, here, key
 

@@ -16,13 +16,12 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import threading
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from ..serve.server import ApiError
+from ..serve.thread import AppThread, bind
 from .decisions import BadDecision, Conflict, inside
 from .session import ReviewSession
 
@@ -208,62 +207,13 @@ def create_app(session: ReviewSession, *, max_body_bytes: int = MAX_BODY_BYTES, 
         ApiError: on_api_error, HTTPException: on_http_error, Exception: on_crash})
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """A listening socket, so a busy port is a one-line error before anything starts."""
-    from ..errors import SchemagenError
-
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(128)
-    except OSError as exc:
-        sock.close()
-        raise SchemagenError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    sock.set_inheritable(True)
-    return sock
-
-
-class ReviewServer:
+class ReviewServer(AppThread):
     """A real uvicorn server for a session in a background thread: `with ReviewServer(session) as url:`."""
 
     def __init__(self, session: ReviewSession, host: str = "127.0.0.1", port: int = 0, *,
                  max_body_bytes: int = MAX_BODY_BYTES, loopback_only: bool = True) -> None:
-        import uvicorn
-
-        self.sock = bind(host, port)
-        self.host, self.port = host, self.sock.getsockname()[1]
-        config = uvicorn.Config(create_app(session, max_body_bytes=max_body_bytes, loopback_only=loopback_only),
-                                log_level="warning", lifespan="off")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
-                                       name="schemagen-review", daemon=True)
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
-    def start(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"review server did not start on {self.url}")
-            time.sleep(0.02)
-        return self.url
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-        self.sock.close()
-
-    def __enter__(self) -> str:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().__init__(create_app(session, max_body_bytes=max_body_bytes, loopback_only=loopback_only),
+                         bind(host, port), name="schemagen-review")
 
 
 def serve(session: ReviewSession, sock: socket.socket, *, max_body_bytes: int = MAX_BODY_BYTES,

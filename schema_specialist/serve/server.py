@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 import uuid
 from typing import Any
 
 from ..errors import SchemagenError
+from .thread import AppThread, bind
 
 log = logging.getLogger(__name__)
 
@@ -218,38 +218,9 @@ def serve(router: Any, host: str = "127.0.0.1", port: int = 8000, *, max_body_by
     uvicorn.run(create_app(router, max_body_bytes=max_body_bytes), host=host, port=port, log_level=log_level)
 
 
-class ServerThread:
+class ServerThread(AppThread):
     """A real uvicorn server in a background thread (tests, benchmarks): `with ServerThread(router) as url:`."""
 
     def __init__(self, router: Any, host: str = "127.0.0.1", port: int = 0, *,
                  max_body_bytes: int = MAX_BODY_BYTES) -> None:
-        import socket
-
-        import uvicorn
-
-        if port == 0:
-            with socket.socket() as s:
-                s.bind((host, 0))
-                port = s.getsockname()[1]
-        self.host, self.port = host, port
-        config = uvicorn.Config(create_app(router, max_body_bytes=max_body_bytes), host=host, port=port,
-                                log_level="warning", lifespan="off")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="schemagen-serve", daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start on {self.url}")
-            time.sleep(0.02)
-        return self.url
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
+        super().__init__(create_app(router, max_body_bytes=max_body_bytes), bind(host, port), name="schemagen-serve")

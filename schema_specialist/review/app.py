@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..serve.server import ApiError
+from ..serve.server import ApiError, error_handlers
 from ..serve.thread import AppThread, bind
 from .decisions import BadDecision, Conflict, inside
 from .session import ReviewSession
@@ -63,7 +63,6 @@ def create_app(session: ReviewSession, *, max_body_bytes: int = MAX_BODY_BYTES, 
     """The Starlette app reviewing `session`'s dataset."""
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
-    from starlette.exceptions import HTTPException
     from starlette.requests import Request
     from starlette.responses import FileResponse, JSONResponse, Response
     from starlette.routing import Route
@@ -179,19 +178,6 @@ def create_app(session: ReviewSession, *, max_body_bytes: int = MAX_BODY_BYTES, 
                               errors=exc.errors) from None
         return reply(result)
 
-    async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, ApiError)
-        return reply(exc.body(), exc.status)
-
-    async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, HTTPException)
-        e = ApiError(exc.status_code, str(exc.detail), code="not_found" if exc.status_code == 404 else None)
-        return reply(e.body(), e.status)
-
-    async def on_crash(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("internal error on %s", request.url.path)
-        return reply(ApiError(500, f"internal server error: {str(exc)[:200]}", type="server_error").body(), 500)
-
     routes = [
         Route("/", page, methods=["GET"]),
         Route("/static/{name}", static_file, methods=["GET"]),
@@ -203,8 +189,7 @@ def create_app(session: ReviewSession, *, max_body_bytes: int = MAX_BODY_BYTES, 
         Route("/api/validate", validate, methods=["POST"]),
         Route("/api/decisions", decide, methods=["POST"]),
     ]
-    return Starlette(routes=routes, exception_handlers={
-        ApiError: on_api_error, HTTPException: on_http_error, Exception: on_crash})
+    return Starlette(routes=routes, exception_handlers=error_handlers(reply, crash_detail=True, logger=log))
 
 
 class ReviewServer(AppThread):

@@ -12,6 +12,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import SchemagenError
@@ -107,7 +108,6 @@ def create_app(router: Any, *, max_body_bytes: int = MAX_BODY_BYTES) -> Any:
     """The Starlette app serving `router` (a `schema_specialist.router.Router`)."""
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
-    from starlette.exceptions import HTTPException
     from starlette.requests import Request
     from starlette.responses import JSONResponse
     from starlette.routing import Route
@@ -188,26 +188,38 @@ def create_app(router: Any, *, max_body_bytes: int = MAX_BODY_BYTES) -> Any:
                           "seconds": round(ans.seconds, 4)},
         })
 
-    async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, ApiError)
-        return error(exc)
-
-    async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, HTTPException)
-        return error(ApiError(exc.status_code, str(exc.detail), code="not_found" if exc.status_code == 404 else None))
-
-    async def on_crash(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("internal error on %s", request.url.path)
-        return error(ApiError(500, "internal server error", type="server_error"))
-
     routes = [
         Route("/v1/chat/completions", chat, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/v1/models/{name:path}", get_model, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
     ]
-    return Starlette(routes=routes, exception_handlers={
-        ApiError: on_api_error, HTTPException: on_http_error, Exception: on_crash})
+    return Starlette(routes=routes, exception_handlers=error_handlers(
+        lambda body, status: JSONResponse(body, status_code=status)))
+
+
+def error_handlers(reply: Callable[[dict[str, Any], int], Any], *, crash_detail: bool = False,
+                   logger: logging.Logger = log) -> dict[Any, Callable[..., Any]]:
+    """Starlette exception handlers that answer every error as OpenAI-style JSON through `reply(body,
+    status)`: an `ApiError` as it is, an HTTP error (404, 405) with its status, anything else as a
+    logged 500 (with the exception's first 200 characters when `crash_detail`)."""
+    from starlette.exceptions import HTTPException
+
+    async def on_api_error(request: Any, exc: Exception) -> Any:
+        assert isinstance(exc, ApiError)
+        return reply(exc.body(), exc.status)
+
+    async def on_http_error(request: Any, exc: Exception) -> Any:
+        assert isinstance(exc, HTTPException)
+        e = ApiError(exc.status_code, str(exc.detail), code="not_found" if exc.status_code == 404 else None)
+        return reply(e.body(), e.status)
+
+    async def on_crash(request: Any, exc: Exception) -> Any:
+        logger.exception("internal error on %s", request.url.path)
+        message = f"internal server error: {str(exc)[:200]}" if crash_detail else "internal server error"
+        return reply(ApiError(500, message, type="server_error").body(), 500)
+
+    return {ApiError: on_api_error, HTTPException: on_http_error, Exception: on_crash}
 
 
 def serve(router: Any, host: str = "127.0.0.1", port: int = 8000, *, max_body_bytes: int = MAX_BODY_BYTES,

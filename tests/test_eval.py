@@ -304,12 +304,22 @@ def test_cli_end_to_end_tiny_mistral(tmp_path: Path, tiny_adapter: Path) -> None
     assert result.exit_code == 1, result.output  # a random model writes no valid JSON
     assert "% shorter" in result.output
     report = json.loads((out / "report.json").read_text())
-    assert set(report["systems"]) == {"adapter", "base+schema-prompt", "constrained"}
+    assert list(report["systems"]) == ["adapter", "adapter+grammar", "base+schema-prompt", "constrained"]
     assert report["inputs"] == {"test": 4, "hypothesis": 2}
     adapter_sys, prompted, constrained = (report["systems"][k] for k in ("adapter", "base+schema-prompt",
                                                                            "constrained"))
+    grammar = report["systems"]["adapter+grammar"]
     assert adapter_sys["n"] == 6 and prompted["n"] == 2 and constrained["n"] == 2
-    assert constrained["engine"]
+    assert constrained["engine"] and grammar["engine"] == constrained["engine"]
+    # the adapter's short prompt under the grammar: every failure a cut-off, never a schema violation
+    assert grammar["n"] == 6 and set(grammar["failures"]) <= {"truncated"}
+    assert grammar["prompt_tokens_mean"] == adapter_sys["prompt_tokens_mean"]
+    # every free answer is invalid, so the guard retried all six (all under the grammar: the same answers)
+    guard = report["guard"]
+    assert guard["invalid"]["k"] == 6 and guard["fixed"]["n"] == 6 and guard["retry_prompt_tokens_mean"] > 0
+    assert guard["added_tokens_per_request"] == pytest.approx(
+        guard["retry_prompt_tokens_mean"] + guard["retry_completion_tokens_mean"])
+    assert "guard (free answer" in result.output
     assert 0 < adapter_sys["prompt_tokens_mean"] < prompted["prompt_tokens_mean"]
     assert report["prompt_reduction"]["percent_shorter"] > 0
     # Beyond the question: the adapter pays its chat template and one short instruction; the baseline the schema.

@@ -6,7 +6,7 @@ has its own):
 
     {"/metrics/cost_usd": {                  # JSON pointer; array indices as "*"; "(root)": not JSON or cut off
         "count": 7,                          # answers that break at this path (one answer counts once a path)
-        "kinds": {"bounds": 5, "wrong_type": 2},          # FAILURE_KINDS
+        "kinds": {"bounds": 5, "wrong_type": 2},          # answers with that kind there (FAILURE_KINDS)
         "sources": {"hypothesis": 4, "test": 1, "agent_status.requests": 2},
         "styles": {"prose": 2},                           # only items whose source names a style
         "examples": [{"question": str, "answer": str, "kind": str, "detail": str,
@@ -114,14 +114,16 @@ def group_by_path(scored: Sequence[Scored]) -> dict[str, dict[str, Any]]:
     for s in scored:
         if s.valid:
             continue
-        seen: set[str] = set()
-        for norm, path, kind, detail in s.sites:
-            if norm in seen:
-                continue
-            seen.add(norm)
+        first: dict[str, Site] = {}
+        kinds: dict[str, set[str]] = {}
+        for site in s.sites:
+            first.setdefault(site[0], site)
+            kinds.setdefault(site[0], set()).add(site[2])
+        for norm, (_, path, kind, detail) in first.items():
             g = groups.setdefault(norm, {"count": 0, "kinds": {}, "sources": {}, "styles": {}, "examples": []})
             g["count"] += 1
-            _count(g["kinds"], kind)
+            for k in sorted(kinds[norm]):
+                _count(g["kinds"], k)
             _count(g["sources"], s.item.source)
             _count(g["styles"], s.item.style)
             if len(g["examples"]) < EXAMPLES:

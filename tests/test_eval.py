@@ -749,3 +749,49 @@ def test_cli_prints_only_its_own_lines(tmp_path: Path, tiny_adapter: Path) -> No
     (sec,) = report["input_files"]
     assert sec["systems"]["adapter"]["n"] == 4 and sec["systems"]["adapter+grammar"]["n"] >= 1
     assert sec["guard"]["invalid"]["k"] == 4 and sec["guard"]["fixed"]["n"] == 4
+
+
+def _load_script(name: str) -> Any:
+    import importlib.util
+
+    from tests.conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_reliability_resumes_and_compares(tmp_path: Path, make_dataset: Any, order_pairs: Any,
+                                                monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    bench = _load_script("bench_reliability")
+    adapter = _adapter(tmp_path, make_dataset(ORDER_SCHEMA, order_pairs))
+    real = bench.evaluate
+    calls: list[str] = []
+
+    def fake(*args: Any, **kwargs: Any) -> ev.Report:
+        assert kwargs["baselines"] is False and kwargs["grammar_n"] == 0 and kwargs["guard"]
+        return real(*args, **kwargs, generators={
+            ev.ADAPTER: _table({it.question: "not json" for it in ev.test_items(adapter.parent / "ds")[:2]},
+                               calls=calls),
+            ev.ADAPTER_GRAMMAR: _table({})})
+
+    monkeypatch.setattr(bench, "evaluate", fake)
+    assert bench.main(["--adapter", str(adapter), "-n", "8", "--no-doc"]) == 0  # the gate fails; the bench reports it
+    out = capsys.readouterr().out
+    assert "free validity: **6/8 = 0.7500**, Wilson 95% [0.4093, 0.9285]" in out
+    assert "2/8 free answers invalid, the retry fixed 2/2" in out and "| not_json | 2 |" in out
+    assert "| `(root)` | 2 | not_json 2 | test 2 |" in out and len(calls) == 8
+    saved = adapter / "reliability" / "report.json"
+    assert ev.read_failures_by_path(saved)["(root)"]["count"] == 2
+    assert ev.read_failures_by_path(saved.parent) == ev.read_failures_by_path(saved)
+    assert bench.main(["--adapter", str(adapter), "-n", "8", "--no-doc", "--compare", str(saved)]) == 0
+    out = capsys.readouterr().out
+    assert len(calls) == 8 and "10 answers resumed" in out  # 8 free, 2 retries: the rerun decoded nothing
+    assert "validity 0.7500 (2 failures of 8) -> 0.7500 (2 of 8); the same inputs." in out
+    assert "| `(root)` | 2 | 2 |" in out
+    assert bench.main(["--adapter", str(tmp_path / "missing"), "--no-doc"]) == 2
+    with pytest.raises(SchemagenError, match="not an eval report"):
+        ev.read_failures_by_path(adapter / "schemagen.json")

@@ -14,7 +14,7 @@ which runs them.
 from __future__ import annotations
 
 from .api import GATE_ON, evaluate, run_system
-from .failures import error_sites, fields_by_path, group_by_path
+from .failures import error_sites, fields_by_path, group_by_path, read_failures_by_path
 from .guard import Guard
 from .inputs import (
     Generation,
@@ -53,10 +53,11 @@ from .runner import AdapterMeta, ModelRunner, load_adapter_meta
 from .scoring import Scored, SystemResult, score, summarize
 
 __all__ = [
-    "ADAPTER", "ADAPTER_GRAMMAR", "CONSTRAINED", "FAILURE_KINDS", "GATE_ON", "PROMPTED", "SYSTEMS", "SYSTEM_LABELS",
-    "AdapterMeta", "AnswerLog", "Gate", "Generation", "Generator", "Guard", "Item", "ModelRunner", "Rate", "Report",
-    "Scored", "Section", "SystemResult", "check_target", "classify_failure", "error_sites", "evaluate",
-    "field_match", "fields_by_path", "file_items", "gate", "group_by_path", "hypothesis_instances", "hypothesis_items",
-    "load_adapter_meta", "looks_unterminated", "n_needed", "parse_json", "run_system", "same_scalar", "score",
+    "ADAPTER", "ADAPTER_GRAMMAR", "CONSTRAINED", "FAILURE_KINDS", "GATE_ON", "PROMPTED", "SYSTEMS",
+    "SYSTEM_LABELS", "AdapterMeta", "AnswerLog", "Gate", "Generation", "Generator", "Guard", "Item",
+    "ModelRunner", "Rate", "Report", "Scored", "Section", "SystemResult", "check_target",
+    "classify_failure", "error_sites", "evaluate", "field_match", "fields_by_path", "file_items", "gate",
+    "group_by_path", "hypothesis_instances", "hypothesis_items", "load_adapter_meta", "looks_unterminated",
+    "n_needed", "parse_json", "read_failures_by_path", "run_system", "same_scalar", "score",
     "select_inputs", "subset", "summarize", "test_items", "wilson",
 ]

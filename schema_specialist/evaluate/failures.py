@@ -12,7 +12,7 @@ has its own):
         "examples": [{"question": str, "answer": str, "kind": str, "detail": str,
                       "source": str, "style": str | None, "gold": value | None}]}}   # up to 3
 
-ordered by count, most first. `fields_by_path` is its companion for answers that parse: for each gold
+ordered by count, most first; `read_failures_by_path(REPORT.json)` reads them back. `fields_by_path` is its companion for answers that parse: for each gold
 leaf path (indices as "*"), `{"wrong": k, "total": n}`, gold leaves not reproduced at that path.
 """
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..schema import Schema
@@ -143,3 +144,23 @@ def fields_by_path(scored: Sequence[Scored]) -> dict[str, dict[str, int]]:
             g["total"] += 1
             g["wrong"] += not right
     return dict(sorted(out.items(), key=lambda kv: (-kv[1]["wrong"], kv[0])))
+
+
+def read_failures_by_path(report_json: str | Path) -> dict[str, dict[str, Any]]:
+    """The top-level `failures_by_path` of an eval's report.json (what `generate --focus` reads); a file that
+    is not one is a one-line error."""
+    import json
+
+    from ..errors import SchemagenError
+
+    p = Path(report_json)
+    if p.is_dir():
+        p = p / "report.json"
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SchemagenError(f"not a readable eval report: {str(exc).splitlines()[0][:160]}", p) from None
+    groups = data.get("failures_by_path") if isinstance(data, dict) else None
+    if not isinstance(data, dict) or data.get("format") != "schemagen-eval/1" or not isinstance(groups, dict):
+        raise SchemagenError("not an eval report with `failures_by_path` (made by `schemagen eval`)", p)
+    return groups

@@ -130,6 +130,22 @@ def test_hypothesis_items_are_seeded_valid_and_faithful() -> None:
         assert item.source == "hypothesis"
 
 
+def test_hypothesis_items_ignore_the_literals_of_loaded_modules(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hypothesis mixes the literals of loaded local modules into its draws: the same seed must give the same
+    inputs from the CLI, a script or a test, and after a code change."""
+    from hypothesis.internal.conjecture import providers
+    from hypothesis.internal.constants_ast import _constants_from_source
+
+    schema = schema_from_dict(ORDER_SCHEMA)
+    before = [ev.hypothesis_instances(schema, 20, seed=s) for s in range(2)]
+    words = ", ".join(f'"Zq{i}x"' for i in range(200))
+    source = f"W = [{words}]\nN = [{', '.join(map(str, range(-40, 400)))}]\nF = [0.37, 12.5, 99.99]\n"
+    literals = _constants_from_source(source, limit=False)  # what a newly imported module would add
+    monkeypatch.setattr(providers, "_get_local_constants", lambda: literals)
+    providers.CONSTANTS_CACHE.cache.clear()
+    assert [ev.hypothesis_instances(schema, 20, seed=s) for s in range(2)] == before
+
+
 # -- evaluate() with injected answers ---------------------------------------------------------------
 
 

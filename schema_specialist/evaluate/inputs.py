@@ -7,7 +7,7 @@ import contextlib
 import hashlib
 import json
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,10 +47,38 @@ class Generation:
 Generator = Callable[[Sequence[Item]], list[Generation]]
 
 
+@contextlib.contextmanager
+def _no_local_constants() -> Iterator[None]:
+    """Hypothesis (6.131 and later) mixes the string and number literals of every loaded local module into
+    what it draws, so one seed gave other inputs from the CLI, a script or a test, and after any code
+    change. Off for eval's draws: the inputs are a function of the schema, the seed and the version."""
+    try:
+        from hypothesis.internal.conjecture import providers
+
+        empty = providers.Constants()
+        saved = providers._get_local_constants
+        cache = providers.CONSTANTS_CACHE
+    except (ImportError, AttributeError):  # another hypothesis: nothing to turn off
+        yield
+        return
+    cache.cache.clear()
+    providers._get_local_constants = lambda: empty
+    try:
+        yield
+    finally:
+        providers._get_local_constants = saved
+        cache.cache.clear()
+
+
 def hypothesis_instances(schema: Schema, count: int, seed: int, *, realistic: bool = True) -> list[Any]:
     """`count` distinct schema instances, reproducible for a given seed (raises on unsupported schemas)."""
     if count <= 0:
         return []
+    with _no_local_constants():
+        return _draw(schema, count, seed, realistic)
+
+
+def _draw(schema: Schema, count: int, seed: int, realistic: bool) -> list[Any]:
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hseed
 
@@ -88,7 +116,7 @@ def cached_instances(schema: Schema, count: int, seed: int, *, realistic: bool =
     import hypothesis
 
     key = {"schema_sha256": schema.sha256, "count": count, "seed": seed, "realistic": realistic,
-           "hypothesis": hypothesis.__version__}
+           "hypothesis": hypothesis.__version__, "local_constants": False}
     try:
         saved = json.loads(cache.read_text(encoding="utf-8"))
         if isinstance(saved, dict) and saved.get("key") == key and isinstance(saved.get("instances"), list):

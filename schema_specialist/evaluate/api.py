@@ -186,6 +186,7 @@ def evaluate(adapter_dir: str | Path, *, n: int = 300, target: float | None = No
         if runner is None:
             runner = ModelRunner(info, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed,
                                  threads=threads, dtype=dtype)
+            runner.on_row = bar.update  # progress answer by answer, not batch by batch
         return {ADAPTER: runner.adapter_generator, ADAPTER_GRAMMAR: runner.adapter_grammar_generator,
                 PROMPTED: runner.prompted_generator, CONSTRAINED: runner.constrained_generator}[name]
 
@@ -212,7 +213,7 @@ def evaluate(adapter_dir: str | Path, *, n: int = 300, target: float | None = No
             for it, g in zip(batch, out, strict=True):
                 log.add(name, it, g, engine)
 
-        run_system(gen, pending, batch_size, bar.update, keep)
+        run_system(gen, pending, batch_size, bar.update if runner is None else None, keep)
 
     from .quiet import quiet_libraries
 

@@ -131,6 +131,7 @@ class ModelRunner:
         self._merged = False
         self.engine: str | None = None
         self.engine_failures: list[str] = []
+        self.on_row: Callable[[int], None] | None = None  # told each time an answer finishes (progress)
 
     def _sampling(self) -> dict[str, Any]:
         if self.temperature > 0:
@@ -159,7 +160,7 @@ class ModelRunner:
         with ctx:
             decoded = decode(self.model.get_base_model(), ids, stop_ids=self.stop_ids, pad_id=pad_id_of(tok),
                              max_new_tokens=self.max_new_tokens, temperature=self.temperature, seed=self.seed,
-                             batch_size=len(ids), constraint=constraint)
+                             batch_size=len(ids), constraint=constraint, on_row=self.on_row)
         if not adapter:
             self._merged = False  # PEFT unmerges a disabled adapter
         return [Generation(tok.decode(d.tokens, skip_special_tokens=True), d.prompt_tokens, len(d.tokens),
@@ -235,6 +236,8 @@ class ModelRunner:
         if not adapter:
             self._merged = False
         per = (time.perf_counter() - t0) / len(messages)
+        if self.on_row is not None:
+            self.on_row(len(messages))
         gens = []
         for text, p in zip(texts, prompt_tokens, strict=True):
             n = len(self.tokenizer.encode(str(text), add_special_tokens=False))

@@ -53,7 +53,7 @@ def markdown(report: Report, seconds: float) -> str:
                      f"tokens of template and instructions a request)")
         lines.append(text + ".")
     if report.guard is not None:
-        lines.append(f"Guard: {report.guard.text()}.")
+        lines.append(f"The {report.guard.text()}.")
     fails = report.adapter.failures
     if fails:
         lines.append("Adapter failures: " + ", ".join(f"{k} {g['count']}" for k, g in fails.items()) + "; by field: "
@@ -68,7 +68,7 @@ def markdown(report: Report, seconds: float) -> str:
                 f"{name} {d['validity']['rate']:.2f} / {d['fields']['rate']:.2f} (n={d['n']})"
                 for name, d in a.by_style.items()) + ".")
         if sec.guard is not None:
-            lines.append(f"Guard: {sec.guard.text()}.")
+            lines.append(f"The {sec.guard.text()}.")
     lines += ["", f"Gate: {report.gate.message}", "",
               "s/answer is batch wall time divided by batch size (CPU). Validity = parses as JSON and "
               "validates against the schema, formats checked."]

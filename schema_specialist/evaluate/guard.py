@@ -48,9 +48,9 @@ class Guard:
         if not k:
             return head + "; no retry needed"
         return (f"{head}, the retry fixed {self.fixed.k}/{k}; guarded validity {self.validity.text()}; "
-                f"a retry costs {self.retry_seconds:.3f} s and {self.retry_prompt_tokens:.0f}+"
-                f"{self.retry_completion_tokens:.0f} tokens, {self.added_seconds_per_request:.4f} s and "
-                f"{self.added_tokens_per_request:.1f} tokens a request on average")
+                f"a retry costs {self.retry_seconds:.3f} s and {self.retry_prompt_tokens:.0f} prompt + "
+                f"{self.retry_completion_tokens:.0f} answer tokens; on average the guard adds "
+                f"{self.added_seconds_per_request:.4f} s and {self.added_tokens_per_request:.1f} tokens a request")
 
 
 def measure(free: Sequence[Scored], retries: dict[str, Scored]) -> Guard:

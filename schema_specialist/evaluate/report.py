@@ -222,7 +222,7 @@ class Report:
                 md[-1] += (f" Beyond the question itself (chat template and instructions, what every request "
                            f"pays), {over[0]:.0f} tokens instead of {over[1]:.0f}: **{over[2]:.0f}% shorter**.")
         if self.guard is not None:
-            md += ["", f"Guard: {self.guard.text()}."]
+            md += ["", f"The {self.guard.text()}."]
         md += ["", "Validity = valid JSON that validates against the schema (formats checked); field acc. = "
                    "share of gold leaf values reproduced at the same path; intervals are Wilson 95%; "
                    "s/answer = batch wall time / batch size."]
@@ -236,7 +236,7 @@ class Report:
                        f"{d['fields']['rate']:.3f} |" if d["fields"]["n"] else
                        f"| {name} | {d['n']} | {d['validity']['rate']:.3f} | - |" for name, d in a.by_style.items()]
             if sec.guard is not None:
-                md += ["", f"Guard: {sec.guard.text()}."]
+                md += ["", f"The {sec.guard.text()}."]
         sources = [("", self.systems)] + [(f" ({sec.name})", sec.systems) for sec in self.sections]
         for suffix, systems in sources:
             for s in systems.values():

@@ -9,7 +9,7 @@ import click
 @click.argument("adapter", type=click.Path(file_okay=False))
 @click.option("-n", "n", type=int, default=300, help="Inputs in total: held-out test split first, then hypothesis.")
 @click.option("--target", type=float, default=None,
-              help="Gate: exit 1 when validity is below it (in (0, 1], e.g. 0.999).")
+              help="Gate: exit 1 when the adapter's free validity (on --gate-on) is below it (in (0, 1], e.g. 0.999).")
 @click.option("--strict", is_flag=True, help="Gate on the Wilson 95% lower bound instead of the rate.")
 @click.option("-o", "--out", "out", type=click.Path(file_okay=False), default=None,
               help="Report directory (report.json/.md/.png) [default: ADAPTER/report].")

@@ -1,18 +1,30 @@
-"""`evaluate()`: select inputs, run each system in batches, score, gate, write the report."""
+"""`evaluate()`: select inputs, run each system in batches (resumably), score, measure the guard, gate,
+write the report."""
 
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import json
+import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import SchemagenError
-from .inputs import Generation, Generator, Item, select_inputs, subset
-from .metrics import ADAPTER, CONSTRAINED, PROMPTED, check_target, gate
-from .report import Report
-from .runner import ModelRunner, load_adapter_meta
-from .scoring import SystemResult, score, summarize
+from .guard import Guard, measure
+from .inputs import Generation, Generator, Item, file_items, file_labels, select_inputs, subset
+from .metrics import ADAPTER, ADAPTER_GRAMMAR, CONSTRAINED, PROMPTED, SYSTEMS, Rate, check_target, gate
+from .progress import Progress
+from .report import Report, Section
+from .resume import AnswerLog, MemoryLog
+from .runner import AdapterMeta, ModelRunner, load_adapter_meta
+from .scoring import Scored, SystemResult, score, summarize
+
+GATE_ON = ("main", "inputs", "all")
+MAIN = "main"
+DEFAULT_SUBSET = 100  # baselines and adapter+grammar: inputs per source unless told
 
 
 def _batches(items: Sequence[Item], size: int) -> Iterator[Sequence[Item]]:
@@ -21,30 +33,102 @@ def _batches(items: Sequence[Item], size: int) -> Iterator[Sequence[Item]]:
 
 
 def run_system(generate: Generator, items: Sequence[Item], batch_size: int,
-               progress: Callable[[int], None] | None = None) -> list[Generation]:
-    """Answer all items in batches; a generator must return one answer per item."""
+               progress: Callable[[int], None] | None = None,
+               on_batch: Callable[[Sequence[Item], list[Generation]], None] | None = None) -> list[Generation]:
+    """Answer all items in batches; a generator must return one answer per item. `on_batch` sees each
+    batch as it finishes (the answer log appends it there)."""
     gens: list[Generation] = []
     for batch in _batches(items, batch_size):
         out = generate(batch)
         if len(out) != len(batch):
             raise RuntimeError(f"generator returned {len(out)} answers for {len(batch)} inputs")
+        if on_batch is not None:
+            on_batch(batch, out)
         gens.extend(out)
         if progress is not None:
             progress(len(batch))
     return gens
 
+
+@dataclass
+class Source:
+    """One input source: the main inputs (held-out + property-based) or one `--inputs` file."""
+
+    name: str
+    path: str
+    items: list[Item]
+    base_items: list[Item]  # baselines run on these
+    grammar_items: list[Item]  # adapter + grammar runs on these (and on every invalid free answer: the guard)
+
+
+def _unique(items: Sequence[Item]) -> list[Item]:
+    seen: dict[str, Item] = {}
+    for it in items:
+        seen.setdefault(it.key, it)
+    return list(seen.values())
+
+
+def _log_settings(info: AdapterMeta, seed: int, max_new_tokens: int, temperature: float, dtype: str,
+                  injected: Sequence[str] | None) -> dict[str, Any]:
+    """What decides an answer: resuming with anything else would mix two systems' answers."""
+    from ..prompts import schema_messages, task_messages
+
+    probe = json.dumps([task_messages("?"), schema_messages("?", info.schema.raw), info.system_prompt])
+    return {"schema_sha256": info.schema.sha256, "adapter_weights_sha256": info.weights_sha256(),
+            "base": info.base, "prompts_sha256": hashlib.sha256(probe.encode()).hexdigest()[:16],
+            "seed": seed, "max_new_tokens": max_new_tokens, "temperature": temperature, "dtype": dtype,
+            "injected_generators": sorted(injected) if injected is not None else None}
+
+
+def _resolved_dtype(dtype: str) -> str:
+    if dtype != "auto":
+        return dtype
+    from ..models import fast_dtype
+
+    return fast_dtype()
+
+
+class _Counter:
+    """Question tokens (prompt minus this = template and instructions) from the tokenizer alone."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self._tok: Any = None
+
+    def __call__(self, question: str) -> int:
+        if self._tok is None:
+            from transformers import AutoTokenizer
+
+            from ..models import resolve_model_path
+            from .quiet import quiet_libraries
+
+            with quiet_libraries():
+                self._tok = AutoTokenizer.from_pretrained(resolve_model_path(self.base))
+        return len(self._tok(question, add_special_tokens=False)["input_ids"])
+
+
 def evaluate(adapter_dir: str | Path, *, n: int = 300, target: float | None = None, strict: bool = False,
              data: str | Path | None = None, base: str | None = None, seed: int = 0,
              hypothesis_share: float | None = None, baselines: bool = True, baseline_n: int | None = None,
-             batch_size: int = 32, max_new_tokens: int = 256, temperature: float = 0.0,
+             grammar_n: int | None = None, guard: bool = True, inputs: Sequence[str | Path] = (),
+             gate_on: str = MAIN, batch_size: int = 32, max_new_tokens: int = 256, temperature: float = 0.0,
              realistic: bool = True, out_dir: str | Path | None = None, write: bool = True,
-             show_progress: bool = False, threads: int | None = None, dtype: str = "auto",
+             show_progress: bool = False, progress: str | None = None, threads: int | None = None,
+             dtype: str = "auto", fresh: bool = False,
              generators: dict[str, Generator] | None = None) -> Report:
-    """Evaluate an adapter: inputs, systems, metrics, gate; write the report unless `write=False`.
+    """Evaluate an adapter: inputs, systems, metrics, the guard, the gate; write the report unless `write=False`.
 
-    `generators` replaces the model-backed systems (`adapter`, and optionally `base+schema-prompt`
-    and `constrained`): tests use it to score known answers without loading a model.
+    Systems: the adapter free (`adapter`), the adapter under the schema's grammar (`adapter+grammar`), the
+    base model with the schema in its prompt (`base+schema-prompt`) and under the grammar (`constrained`).
+    The adapter answers every input; the others a spread subset of each source (`baseline_n`,
+    `grammar_n`, default 100). With `guard`, every invalid free answer is retried with adapter + grammar.
+    `inputs` are the user's own JSONL request files, each reported as its own section; the gate reads
+    the adapter's free validity on `gate_on`: `main` (held-out + property-based), `inputs` (the files
+    pooled) or `all`. Answers go to `answers.jsonl` in the report directory as they come, so a rerun
+    with the same settings resumes (`fresh=True` starts again). `generators` replaces the model-backed
+    systems: tests use it to score known answers without loading a model.
     """
+    t_start = time.perf_counter()
     check_target(target)
     if n < 1:
         raise SchemagenError(f"-n must be at least 1, got {n}")
@@ -52,75 +136,194 @@ def evaluate(adapter_dir: str | Path, *, n: int = 300, target: float | None = No
         raise SchemagenError(f"--hypothesis-share must be in [0, 1], got {hypothesis_share}")
     if max_new_tokens < 1 or batch_size < 1:
         raise SchemagenError("--max-new-tokens and --batch-size must be at least 1")
+    if (baseline_n is not None and baseline_n < 0) or (grammar_n is not None and grammar_n < 0):
+        raise SchemagenError("--baseline-n and --grammar-n must be at least 0")
+    if gate_on not in GATE_ON:
+        raise SchemagenError(f"--gate-on must be one of {', '.join(GATE_ON)}, got {gate_on!r}")
+    if gate_on == "inputs" and not inputs:
+        raise SchemagenError("--gate-on inputs needs at least one --inputs FILE")
+    if generators is not None and ADAPTER not in generators:
+        raise ValueError("generators must include the adapter")
     info = load_adapter_meta(adapter_dir, data, base)
     schema = info.schema
-    items, counts, notes = select_inputs(schema, info.dataset, n, seed, hypothesis_share, realistic)
+    labels = file_labels(list(inputs))
+    files = [(label, str(path), file_items(path, schema, label)) for label, path in zip(labels, inputs, strict=True)]
+    report_dir = Path(out_dir) if out_dir is not None else info.path / "report"
+    log_dir = report_dir if write or out_dir is not None else None
+    cache = log_dir / "hypothesis-instances.json" if log_dir is not None else None
+    if cache is not None:
+        log_dir.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
+    items, counts, notes = select_inputs(schema, info.dataset, n, seed, hypothesis_share, realistic, cache)
     if not items:
         raise SchemagenError("no inputs: the test split is empty and no hypothesis instances were drawn",
                              info.dataset)
-    bn = min(len(items), baseline_n if baseline_n is not None else min(len(items), 100))
-    base_items = subset(items, bn) if baselines and bn > 0 else []
+    bn = baseline_n if baseline_n is not None else DEFAULT_SUBSET
+    gn = grammar_n if grammar_n is not None else DEFAULT_SUBSET
+    sources = [Source(name, path, its, subset(its, min(len(its), bn)) if baselines and bn > 0 else [],
+                      subset(its, min(len(its), gn)) if gn > 0 else [])
+               for name, path, its in [(MAIN, "", items), *files]]
 
+    dtype_used = _resolved_dtype(dtype) if generators is None else dtype
+    settings_key = _log_settings(info, seed, max_new_tokens, temperature, dtype_used,
+                                 list(generators) if generators is not None else None)
+    mode = progress or ("bar" if show_progress else "none")
+    bar = Progress(mode)
+    log: AnswerLog = AnswerLog(log_dir, settings_key, fresh=fresh) if log_dir is not None else MemoryLog()
+    if log.note:
+        notes.append(log.note)
+        bar.message(f"eval: {log.note}")
+    if log.resumed:
+        bar.message(f"eval: resuming: {log.resumed} answers found in {log.path}")
     runner: ModelRunner | None = None
-    if generators is None:
-        runner = ModelRunner(info, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed,
-                             threads=threads, dtype=dtype)
-        generators = {ADAPTER: runner.adapter_generator}
-        if base_items:
-            generators[PROMPTED] = runner.prompted_generator
-            generators[CONSTRAINED] = runner.constrained_generator
-    # Baselines first: the adapter is then merged into the weights for its own (longest) run.
-    plan: list[tuple[str, Sequence[Item]]] = []
-    if base_items:
-        plan += [(name, base_items) for name in (PROMPTED, CONSTRAINED) if name in generators]
-    plan.append((ADAPTER, items))
+    available = set(generators) if generators is not None else (
+        {ADAPTER, ADAPTER_GRAMMAR} | ({PROMPTED, CONSTRAINED} if baselines else set()))
+    grammar_failed: str | None = None
 
-    bar = None
-    if show_progress:
-        from tqdm import tqdm
+    def generator(name: str) -> Generator:
+        nonlocal runner
+        if generators is not None:
+            return generators[name]
+        if runner is None:
+            runner = ModelRunner(info, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed,
+                                 threads=threads, dtype=dtype)
+            runner.on_row = bar.update  # progress answer by answer, not batch by batch
+        return {ADAPTER: runner.adapter_generator, ADAPTER_GRAMMAR: runner.adapter_grammar_generator,
+                PROMPTED: runner.prompted_generator, CONSTRAINED: runner.constrained_generator}[name]
 
-        bar = tqdm(total=sum(len(x) for _, x in plan), desc="eval", unit="answer", leave=False)
-    systems: dict[str, SystemResult] = {}
-    answers: list[dict[str, Any]] = []
+    def answer(name: str, todo: Sequence[Item]) -> None:
+        """Decode what the log does not hold yet; append each batch as it finishes."""
+        nonlocal grammar_failed
+        wanted = _unique(todo)
+        pending = [it for it in wanted if log.get(name, it) is None]
+        if not pending:
+            return
+        gen = generator(name)  # loads the models on first use
+        bar.stage(name, len(pending), sum((name, it.key) in log.loaded for it in wanted))
+        engine = None
+        if name in (ADAPTER_GRAMMAR, CONSTRAINED) and runner is not None:
+            try:
+                runner.constrained_processor()
+            except SchemagenError as exc:
+                grammar_failed = str(exc)
+                bar.update(len(pending))
+                return
+            engine = runner.engine
+
+        def keep(batch: Sequence[Item], out: list[Generation]) -> None:
+            for it, g in zip(batch, out, strict=True):
+                log.add(name, it, g, engine)
+
+        run_system(gen, pending, batch_size, bar.update if runner is None else None, keep)
+
+    from .quiet import quiet_libraries
+
     try:
-        for name, its in plan:
-            if bar is not None:
-                bar.set_description(name)
-            engine = note = None
-            if name == CONSTRAINED and runner is not None:
-                try:
-                    runner.constrained_processor()
-                except SchemagenError as exc:
-                    notes.append(f"constrained baseline skipped: {exc}")
-                    if bar is not None:
-                        bar.update(len(its))
-                    continue
-                engine = runner.engine
-                if runner.engine_failures:
-                    note = "; ".join(runner.engine_failures)[:300]
-            gens = run_system(generators[name], its, batch_size, bar.update if bar is not None else None)
-            scored = [score(it, g, schema) for it, g in zip(its, gens, strict=True)]
-            systems[name] = summarize(name, scored, engine=engine, note=note,
-                                      question_tokens=runner.question_tokens if runner is not None else None)
-            if name == ADAPTER:
-                answers = [{"source": s.item.source, "question": s.item.question, "gold": s.item.gold,
-                            "answer": s.gen.text, "valid": s.valid, "failure": s.failure and s.failure[0],
-                            "fields": list(s.fields), "prompt_tokens": s.gen.prompt_tokens,
-                            "truncated": s.gen.truncated} for s in scored]
+        with quiet_libraries():
+            plan = [(PROMPTED, [it for s in sources for it in s.base_items]),
+                    (CONSTRAINED, [it for s in sources for it in s.base_items]),
+                    (ADAPTER, [it for s in sources for it in s.items]),
+                    (ADAPTER_GRAMMAR, [it for s in sources for it in s.grammar_items])]
+            plan = [(name, its) for name, its in plan if name in available and its]
+            bar.add_total(sum(sum(log.get(name, it) is None for it in _unique(its)) for name, its in plan))
+            # Baselines first: the adapter is then merged into the weights for the rest of the run.
+            for name, its in plan:
+                answer(name, its)
+            if guard and ADAPTER_GRAMMAR in available and grammar_failed is None:
+                retry = [it for s in sources for it in s.items
+                         if not score(it, log.answers[(ADAPTER, it.key)], schema).valid]
+                bar.add_total(sum(log.get(ADAPTER_GRAMMAR, it) is None for it in _unique(retry)))
+                answer(ADAPTER_GRAMMAR, retry)
     finally:
-        if bar is not None:
-            bar.close()
-    systems = {name: systems[name] for name in (ADAPTER, PROMPTED, CONSTRAINED) if name in systems}
-    a = systems[ADAPTER].validity
-    result = gate(a.rate, a.ci95[0], a.n, target, strict)
+        bar.close()
+        log.close()
+    if grammar_failed is not None:
+        notes.append(f"no grammar for this schema ({grammar_failed}): adapter + grammar, the constrained "
+                     f"baseline and the guard skipped")
+        available -= {ADAPTER_GRAMMAR, CONSTRAINED}
+    if log.resumed:
+        notes.append(f"{log.resumed} answers resumed from {log.path}")
+
+    counter = runner.question_tokens if runner is not None else (_Counter(info.base) if generators is None else None)
+    scored_cache: dict[tuple[str, int], Scored] = {}
+
+    def scored(name: str, its: Sequence[Item]) -> list[Scored]:
+        out = []
+        for it in its:
+            key = (name, id(it))
+            if key not in scored_cache:
+                scored_cache[key] = score(it, log.answers[(name, it.key)], schema)
+            out.append(scored_cache[key])
+        return out
+
+    def results(src: Source) -> tuple[dict[str, SystemResult], Guard | None]:
+        systems: dict[str, SystemResult] = {}
+        for name in SYSTEMS:
+            if name not in available:
+                continue
+            its = src.items if name == ADAPTER else src.grammar_items if name == ADAPTER_GRAMMAR else src.base_items
+            if not its:
+                continue
+            engine = log.engines.get(name) if name in (ADAPTER_GRAMMAR, CONSTRAINED) else None
+            note = None
+            if name == CONSTRAINED and runner is not None and runner.engine_failures:
+                note = "; ".join(runner.engine_failures)[:300]
+            systems[name] = summarize(name, scored(name, its), engine=engine, note=note, question_tokens=counter)
+        g = None
+        if guard and ADAPTER_GRAMMAR in available:
+            free = scored(ADAPTER, src.items)
+            bad = [s.item for s in free if not s.valid]
+            g = measure(free, {s.item.key: s for s in scored(ADAPTER_GRAMMAR, bad)})
+        return systems, g
+
+    main_systems, main_guard = results(sources[0])
+    sections = []
+    for src in sources[1:]:
+        systems, g = results(src)
+        sections.append(Section(src.name, src.path, len(src.items), sum(it.has_gold for it in src.items),
+                                _styles(src.items), systems, g))
+    pooled = {MAIN: [sources[0]], "inputs": sources[1:], "all": sources}[gate_on]
+    free_all = [s for src in pooled for s in scored(ADAPTER, src.items)]
+    rate = Rate(sum(s.valid for s in free_all), len(free_all))
+    result = gate(rate.rate, rate.ci95[0], rate.n, target, strict)
+    if gate_on != MAIN:
+        result.message += f" [gate on {gate_on}: " + ", ".join(src.name for src in pooled) + "]"
+    every = [s for src in sources for s in scored(ADAPTER, src.items)]
+    from .failures import fields_by_path, group_by_path
+
+    answers = []
+    for src in sources:
+        retried = ({s.item.key for s in scored(ADAPTER, src.items) if not s.valid}
+                   if guard and ADAPTER_GRAMMAR in available else set())
+        for s in scored(ADAPTER, src.items):
+            rec: dict[str, Any] = {
+                "id": s.item.key, "source": s.item.source, "style": s.item.style, "question": s.item.question,
+                "gold": s.item.gold if s.item.has_gold else None, "answer": s.gen.text, "valid": s.valid,
+                "failure": s.failure and s.failure[0], "paths": sorted({site[0] for site in s.sites}),
+                "fields": list(s.fields), "prompt_tokens": s.gen.prompt_tokens, "truncated": s.gen.truncated}
+            if s.item.key in retried:
+                r = log.answers[(ADAPTER_GRAMMAR, s.item.key)]
+                rec["retry"] = {"answer": r.text, "valid": score(s.item, r, schema).valid}
+            answers.append(rec)
     report = Report(
         adapter_path=str(info.path), adapter_name=info.name, schema_title=schema.title,
-        schema_sha256=schema.sha256, dataset=str(info.dataset), n=len(items), inputs=counts, systems=systems,
+        schema_sha256=schema.sha256, dataset=str(info.dataset), n=len(items), inputs=counts, systems=main_systems,
         gate=result, notes=notes, answers=answers,
         settings={"seed": seed, "max_new_tokens": max_new_tokens, "temperature": temperature,
-                  "batch_size": batch_size, "baseline_n": len(base_items), "base": info.base,
-                  "strict": strict, "realistic_hypothesis": realistic},
-        created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
+                  "batch_size": batch_size, "baseline_n": len(sources[0].base_items),
+                  "grammar_n": len(sources[0].grammar_items), "guard": guard, "base": info.base,
+                  "dtype": dtype_used, "strict": strict, "gate_on": gate_on, "realistic_hypothesis": realistic,
+                  "inputs": [src.path for src in sources[1:]], "resumed_answers": log.resumed},
+        created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"), sections=sections, guard=main_guard,
+        failures_by_path=group_by_path(every), fields_by_path=fields_by_path(every),
+        seconds=time.perf_counter() - t_start)
     if write:
-        report.write(Path(out_dir) if out_dir is not None else info.path / "report", info.path)
+        report.write(report_dir, info.path)
     return report
+
+
+def _styles(items: Sequence[Item]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for it in items:
+        if it.style is not None:
+            out[it.style] = out.get(it.style, 0) + 1
+    return dict(sorted(out.items()))

@@ -1,10 +1,13 @@
-"""Evaluation inputs: the held-out split, property-based (hypothesis) instances, subsets."""
+"""Evaluation inputs: the held-out split, property-based (hypothesis) instances, the user's own request
+files (`--inputs FILE.jsonl`), subsets."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,14 @@ class Item:
 
     question: str
     gold: Any
-    source: str  # "test" or "hypothesis"
+    source: str  # "test", "hypothesis", or the label of an `--inputs` file
+    has_gold: bool = True  # False: a request without an answer (validity only)
+    style: str | None = None  # how the question is written, when its source says so
+
+    @property
+    def key(self) -> str:
+        """The input's id in the answer log: a system's answer depends on the question alone."""
+        return hashlib.sha256(self.question.encode("utf-8")).hexdigest()[:20]
 
 
 @dataclass
@@ -37,10 +47,38 @@ class Generation:
 Generator = Callable[[Sequence[Item]], list[Generation]]
 
 
+@contextlib.contextmanager
+def _no_local_constants() -> Iterator[None]:
+    """Hypothesis (6.131 and later) mixes the string and number literals of every loaded local module into
+    what it draws, so one seed gave other inputs from the CLI, a script or a test, and after any code
+    change. Off for eval's draws: the inputs are a function of the schema, the seed and the version."""
+    try:
+        from hypothesis.internal.conjecture import providers
+
+        empty = providers.Constants()
+        saved = providers._get_local_constants
+        cache = providers.CONSTANTS_CACHE
+    except (ImportError, AttributeError):  # another hypothesis: nothing to turn off
+        yield
+        return
+    cache.cache.clear()
+    providers._get_local_constants = lambda: empty
+    try:
+        yield
+    finally:
+        providers._get_local_constants = saved
+        cache.cache.clear()
+
+
 def hypothesis_instances(schema: Schema, count: int, seed: int, *, realistic: bool = True) -> list[Any]:
     """`count` distinct schema instances, reproducible for a given seed (raises on unsupported schemas)."""
     if count <= 0:
         return []
+    with _no_local_constants():
+        return _draw(schema, count, seed, realistic)
+
+
+def _draw(schema: Schema, count: int, seed: int, realistic: bool) -> list[Any]:
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hseed
 
@@ -67,14 +105,40 @@ def hypothesis_instances(schema: Schema, count: int, seed: int, *, realistic: bo
     return list(found.values())[:count]
 
 
+def cached_instances(schema: Schema, count: int, seed: int, *, realistic: bool = True,
+                     cache: Path | None = None) -> list[Any]:
+    """`hypothesis_instances`, kept in `cache` (a JSON file) for the next run with the same key.
+
+    Drawing costs about 50 ms an instance (2.5 min for n=3000); a resumed eval should not pay it again.
+    """
+    if cache is None:
+        return hypothesis_instances(schema, count, seed, realistic=realistic)
+    import hypothesis
+
+    key = {"schema_sha256": schema.sha256, "count": count, "seed": seed, "realistic": realistic,
+           "hypothesis": hypothesis.__version__, "local_constants": False}
+    try:
+        saved = json.loads(cache.read_text(encoding="utf-8"))
+        if isinstance(saved, dict) and saved.get("key") == key and isinstance(saved.get("instances"), list):
+            return saved["instances"]
+    except (OSError, ValueError):
+        pass
+    values = hypothesis_instances(schema, count, seed, realistic=realistic)
+    from ..dataset import atomic_write_json
+
+    with contextlib.suppress(OSError):  # a cache only
+        atomic_write_json(cache, {"key": key, "instances": values})
+    return values
+
+
 def hypothesis_items(schema: Schema, count: int, seed: int, *, realistic: bool = True,
-                     shuffle: float = 0.0) -> list[Item]:
+                     shuffle: float = 0.0, cache: Path | None = None) -> list[Item]:
     """Property-based items: instances rendered as faithful questions (seeded, reproducible), with the
     field order the dataset's questions used (`shuffle`, from its manifest)."""
     from ..generate.questions import missing_facts, render_question
 
     items = []
-    for i, value in enumerate(hypothesis_instances(schema, count, seed, realistic=realistic)):
+    for i, value in enumerate(cached_instances(schema, count, seed, realistic=realistic, cache=cache)):
         question = render_question(value, schema, random.Random(seed * 1_000_003 + i), shuffle)
         if not missing_facts(question, value, schema):
             items.append(Item(question, value, "hypothesis"))
@@ -82,21 +146,85 @@ def hypothesis_items(schema: Schema, count: int, seed: int, *, realistic: bool =
 
 
 def test_items(dataset: Path) -> list[Item]:
-    """The held-out test split as items (question = the last user turn)."""
-    from ..dataset import load_split
+    """The held-out test split as items (question = the last user turn; style from its `schemagen` record)."""
+    from ..dataset import pair_of, read_jsonl
 
     path = dataset / "test.jsonl"
     if not path.exists():
         raise SchemagenError("no held-out test split (test.jsonl)", dataset)
     items = []
-    for messages, answer in load_split(dataset, "test"):
+    for lineno, record in read_jsonl(path):
+        messages, answer = pair_of(record, path, lineno)
         user = [m["content"] for m in messages if m.get("role") == "user"]
         try:
             gold = json.loads(answer)
         except ValueError:
-            raise SchemagenError("a test answer is not valid JSON", path) from None
-        items.append(Item(user[-1] if user else messages[-1]["content"], gold, "test"))
+            raise SchemagenError(f"line {lineno}: the answer is not valid JSON", path) from None
+        meta = record.get("schemagen")
+        style = meta.get("style") if isinstance(meta, dict) else None
+        items.append(Item(user[-1] if user else messages[-1]["content"], gold, "test",
+                          style=str(style) if isinstance(style, str | int) and style != "" else None))
     return items
+
+
+def file_items(path: str | Path, schema: Schema, label: str | None = None) -> list[Item]:
+    """The requests of an `--inputs` JSONL file: `{"question": str, "answer": value?, "style": str?, ...}`.
+
+    Other keys are allowed and ignored. An answer must validate against the schema; a line without one
+    is scored for validity only. Any problem is a one-line error naming the file and the line.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise SchemagenError("no such inputs file" if not p.exists() else "not a file", p)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise SchemagenError(f"cannot read: {exc.strerror or exc}", p) from None
+    name = label or p.stem
+    items: list[Item] = []
+    for lineno, raw in enumerate(data.split(b"\n"), 1):
+        if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]  # a UTF-8 byte order mark
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SchemagenError(f"line {lineno}: not UTF-8 (byte {exc.start + 1})", p) from None
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            msg = getattr(exc, "msg", str(exc))
+            raise SchemagenError(f"line {lineno}: not valid JSON ({msg})", p) from None
+        if not isinstance(record, dict):
+            raise SchemagenError(f"line {lineno}: a line must be a JSON object with a `question`", p)
+        question = record.get("question")
+        if not isinstance(question, str) or not question.strip():
+            raise SchemagenError(f"line {lineno}: no `question` string", p)
+        has_gold = "answer" in record
+        gold = record.get("answer")
+        if has_gold:
+            errors = schema.errors(gold)
+            if errors:
+                import jsonschema
+
+                best = jsonschema.exceptions.best_match(errors)
+                where = "/" + "/".join(str(x) for x in best.absolute_path) if best.absolute_path else "(root)"
+                raise SchemagenError(f"line {lineno}: `answer` is not valid for the schema ({where}: "
+                                     f"{' '.join(str(best.message).split())[:160]})", p)
+        style = record.get("style")
+        items.append(Item(question, gold, name, has_gold,
+                          str(style) if isinstance(style, str | int) and style != "" else None))
+    if not items:
+        raise SchemagenError("empty: no requests in this inputs file", p)
+    return items
+
+
+def file_labels(paths: Sequence[str | Path]) -> list[str]:
+    """A short label for each `--inputs` file: its stem, or its path where two stems clash."""
+    stems = [Path(x).stem for x in paths]
+    return [s if stems.count(s) == 1 and s not in ("test", "hypothesis", "main") else str(x)
+            for s, x in zip(stems, paths, strict=True)]
 
 
 
@@ -109,8 +237,9 @@ def subset(items: Sequence[Item], k: int) -> list[Item]:
 
 
 def select_inputs(schema: Schema, dataset: Path, n: int, seed: int, hypothesis_share: float | None,
-                  realistic: bool = True) -> tuple[list[Item], dict[str, int], list[str]]:
-    """Held-out items first, hypothesis items for the rest (or `hypothesis_share` of n)."""
+                  realistic: bool = True, cache: Path | None = None) -> tuple[list[Item], dict[str, int], list[str]]:
+    """Held-out items first, hypothesis items for the rest (or `hypothesis_share` of n); `cache` keeps the
+    drawn hypothesis instances for a rerun."""
     notes: list[str] = []
     held = test_items(dataset)
     if hypothesis_share is None:
@@ -125,7 +254,7 @@ def select_inputs(schema: Schema, dataset: Path, n: int, seed: int, hypothesis_s
 
             settings = load_manifest(dataset).get("settings") or {}
             shuffle = float(settings.get("shuffle_fields") or 0.0) if isinstance(settings, dict) else 0.0
-            hyp = hypothesis_items(schema, n_hyp, seed, realistic=realistic, shuffle=shuffle)
+            hyp = hypothesis_items(schema, n_hyp, seed, realistic=realistic, shuffle=shuffle, cache=cache)
         except Exception as exc:  # hypothesis-jsonschema raises many types for schemas it cannot handle
             why = " ".join(str(exc).split())[:160] or type(exc).__name__
             notes.append(f"hypothesis-jsonschema cannot generate instances of this schema ({why}): "

@@ -13,8 +13,10 @@ from ..schema import Schema
 
 Z95 = 1.959963984540054
 ADAPTER, PROMPTED, CONSTRAINED = "adapter", "base+schema-prompt", "constrained"
-SYSTEM_LABELS = {ADAPTER: "adapter (no schema in prompt)", PROMPTED: "base, schema in prompt",
-                 CONSTRAINED: "base, schema grammar (constrained)"}
+ADAPTER_GRAMMAR = "adapter+grammar"  # the adapter decoding under the schema's grammar: what production runs
+SYSTEMS = (ADAPTER, ADAPTER_GRAMMAR, PROMPTED, CONSTRAINED)  # report order
+SYSTEM_LABELS = {ADAPTER: "adapter (no schema in prompt)", ADAPTER_GRAMMAR: "adapter + schema grammar",
+                 PROMPTED: "base, schema in prompt", CONSTRAINED: "base, schema grammar (constrained)"}
 FAILURE_KINDS = ("not_json", "truncated", "missing_required", "wrong_type", "enum", "bounds",
                  "pattern_format", "extra_property", "other")
 _BOUNDS = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength",
@@ -26,6 +28,9 @@ _KIND_OF = {"required": "missing_required", "dependentRequired": "missing_requir
             **dict.fromkeys(_BOUNDS, "bounds")}
 
 
+def kind_of(validator: str) -> str:
+    """The failure kind of a jsonschema validator keyword (`FAILURE_KINDS`)."""
+    return _KIND_OF.get(validator, "other")
 
 
 def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -30,6 +31,18 @@ class AdapterMeta:
     @property
     def name(self) -> str:
         return str(self.meta.get("name") or self.path.name)
+
+    def weights_sha256(self) -> str | None:
+        """sha256 of the adapter's weights file (what makes a retrained adapter a different one)."""
+        for name in ("adapter_model.safetensors", "adapter_model.bin"):
+            f = self.path / name
+            if f.is_file():
+                h = hashlib.sha256()
+                with f.open("rb") as fh:
+                    for chunk in iter(lambda: fh.read(1 << 20), b""):
+                        h.update(chunk)
+                return h.hexdigest()
+        return None
 
 
 def _resolve_dir(value: str, adapter_dir: Path) -> Path:
@@ -86,24 +99,28 @@ def load_adapter_meta(adapter_dir: str | Path, data: str | Path | None = None,
 
 
 class ModelRunner:
-    """The base model with the adapter loaded once; batched generators for the three systems."""
+    """The base model with the adapter loaded once; batched generators for the four systems."""
 
     def __init__(self, info: AdapterMeta, *, max_new_tokens: int = 256, temperature: float = 0.0,
                  seed: int = 0, threads: int | None = None, dtype: str = "auto") -> None:
         from ..generate.decoding import stop_ids_of
         from ..models import load_model
+        from .quiet import quiet_libraries
 
         if not (info.path / "adapter_config.json").is_file():
             raise SchemagenError("no adapter_config.json (PEFT weights missing)", info.path)
-        loaded = load_model(info.base, threads=threads, dtype=dtype)
-        self.tokenizer = loaded.tokenizer
-        self.hf_model = loaded.model
-        try:
-            from peft import PeftModel
+        with quiet_libraries():
+            loaded = load_model(info.base, threads=threads, dtype=dtype)
+            self.tokenizer = loaded.tokenizer
+            self.hf_model = loaded.model
+            try:
+                from peft import PeftModel
 
-            self.model = PeftModel.from_pretrained(self.hf_model, str(info.path), is_trainable=False)
-        except Exception as exc:  # PEFT raises many types for a broken adapter
-            raise SchemagenError(f"adapter does not load: {str(exc).splitlines()[0][:200]}", info.path) from None
+                self.model = PeftModel.from_pretrained(self.hf_model, str(info.path), is_trainable=False)
+            except Exception as exc:  # PEFT raises many types for a broken adapter
+                raise SchemagenError(f"adapter does not load: {str(exc).splitlines()[0][:200]}",
+                                     info.path) from None
+        self.dtype = str(self.hf_model.dtype).removeprefix("torch.")
         self.model.eval()
         self.info = info
         self.max_new_tokens = max_new_tokens
@@ -114,6 +131,7 @@ class ModelRunner:
         self._merged = False
         self.engine: str | None = None
         self.engine_failures: list[str] = []
+        self.on_row: Callable[[int], None] | None = None  # told each time an answer finishes (progress)
 
     def _sampling(self) -> dict[str, Any]:
         if self.temperature > 0:
@@ -142,7 +160,7 @@ class ModelRunner:
         with ctx:
             decoded = decode(self.model.get_base_model(), ids, stop_ids=self.stop_ids, pad_id=pad_id_of(tok),
                              max_new_tokens=self.max_new_tokens, temperature=self.temperature, seed=self.seed,
-                             batch_size=len(ids), constraint=constraint)
+                             batch_size=len(ids), constraint=constraint, on_row=self.on_row)
         if not adapter:
             self._merged = False  # PEFT unmerges a disabled adapter
         return [Generation(tok.decode(d.tokens, skip_special_tokens=True), d.prompt_tokens, len(d.tokens),
@@ -175,21 +193,29 @@ class ModelRunner:
             self.engine, self.engine_failures = engine, failures
         return self._outlines
 
-    def constrained_generator(self, batch: Sequence[Item]) -> list[Generation]:
-        from ..prompts import schema_messages
-
+    def _grammar(self, messages: list[list[dict[str, str]]], adapter: bool) -> list[Generation]:
         om, processor, rows = self.constrained_processor()
-        messages = [schema_messages(it.question, self.info.schema.raw) for it in batch]
         if rows is not None:
-            gens = self._run(messages, adapter=False, constraint=rows)
+            gens = self._run(messages, adapter=adapter, constraint=rows)
         else:
-            gens = self._constrained_outlines(om, processor, messages)
+            gens = self._constrained_outlines(om, processor, messages, adapter=adapter)
         for g in gens:  # under the grammar, output that does not parse can only be a cut-off
             g.truncated = g.truncated or not parse_json(g.text)[0]
         return gens
 
-    def _constrained_outlines(self, om: Any, processor: Any,
-                              messages: list[list[dict[str, str]]]) -> list[Generation]:
+    def constrained_generator(self, batch: Sequence[Item]) -> list[Generation]:
+        """The base model (adapter off), the schema in its prompt, under the schema's grammar."""
+        from ..prompts import schema_messages
+
+        return self._grammar([schema_messages(it.question, self.info.schema.raw) for it in batch], adapter=False)
+
+    def adapter_grammar_generator(self, batch: Sequence[Item]) -> list[Generation]:
+        """The adapter (merged) with its short prompt, under the schema's grammar: the production system,
+        and the guard's retry."""
+        return self._grammar([self.adapter_messages(it.question) for it in batch], adapter=True)
+
+    def _constrained_outlines(self, om: Any, processor: Any, messages: list[list[dict[str, str]]],
+                              adapter: bool = False) -> list[Generation]:
         """Engines without a row matcher (outlines-core): outlines and `transformers.generate`."""
         import torch
         from outlines.generator import SteerableGenerator
@@ -200,11 +226,18 @@ class ModelRunner:
         generator = SteerableGenerator.from_processor(om, processor)
         torch.manual_seed(self.seed)
         t0 = time.perf_counter()
-        with self.model.disable_adapter(), torch.inference_mode():
+        if adapter and not self._merged:
+            self.model.merge_adapter()
+            self._merged = True
+        ctx = contextlib.nullcontext() if adapter else self.model.disable_adapter()
+        with ctx, torch.inference_mode():
             texts = generator.batch([Chat(m) for m in messages], max_new_tokens=self.max_new_tokens,
                                     pad_token_id=self.tokenizer.pad_token_id, **self._sampling())
-        self._merged = False
+        if not adapter:
+            self._merged = False
         per = (time.perf_counter() - t0) / len(messages)
+        if self.on_row is not None:
+            self.on_row(len(messages))
         gens = []
         for text, p in zip(texts, prompt_tokens, strict=True):
             n = len(self.tokenizer.encode(str(text), add_special_tokens=False))

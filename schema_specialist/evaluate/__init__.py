@@ -7,7 +7,7 @@ The steps: `inputs` (held-out, property-based, the user's `--inputs` files), `ru
 adapter with a short prompt, free or under the schema's grammar; the base model with the schema in its
 prompt, free or under the grammar), `resume` (the answer log), `progress`, `scoring` (parse, validate,
 field match, summarize), `failures` (where answers break, by field path), `guard` (free answer, then a
-constrained retry), `metrics` (pure: Wilson, gate), `report`, `quiet` (library noise off), and `api`,
+constrained retry), `metrics` (pure: Wilson, gate), `report`, and `api`,
 which runs them.
 """
 

@@ -100,7 +100,7 @@ class _Counter:
             from transformers import AutoTokenizer
 
             from ..models import resolve_model_path
-            from .quiet import quiet_libraries
+            from ..quiet import quiet_libraries
 
             with quiet_libraries():
                 self._tok = AutoTokenizer.from_pretrained(resolve_model_path(self.base))
@@ -215,7 +215,7 @@ def evaluate(adapter_dir: str | Path, *, n: int = 300, target: float | None = No
 
         run_system(gen, pending, batch_size, bar.update if runner is None else None, keep)
 
-    from .quiet import quiet_libraries
+    from ..quiet import quiet_libraries
 
     try:
         with quiet_libraries():

@@ -105,7 +105,7 @@ class ModelRunner:
                  seed: int = 0, threads: int | None = None, dtype: str = "auto") -> None:
         from ..generate.decoding import stop_ids_of
         from ..models import load_model
-        from .quiet import quiet_libraries
+        from ..quiet import quiet_libraries
 
         if not (info.path / "adapter_config.json").is_file():
             raise SchemagenError("no adapter_config.json (PEFT weights missing)", info.path)

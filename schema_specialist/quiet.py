@@ -1,4 +1,4 @@
-"""Libraries kept quiet while eval loads and runs models: its own lines and bar are all it prints.
+"""Libraries kept quiet while we load and run models: our own lines and bars are all a command prints.
 
 transformers' per-load "Loading weights" bar and info logs, and the FutureWarning/UserWarning/
 DeprecationWarning that transformers, PEFT and outlines raise on our calls, are silenced inside the

@@ -124,9 +124,12 @@ def load_model(spec: str | None = None, *, dtype: str = "float32", threads: int 
         dtype = fast_dtype()
     path = resolve_model_path(spec)
     t0 = time.perf_counter()
+    from .quiet import quiet_libraries
+
     try:
-        tok = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
+        with quiet_libraries():  # no "Loading weights" bar or library warnings: commands print their own lines
+            tok = AutoTokenizer.from_pretrained(path)
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
     except (OSError, ValueError) as exc:
         raise SchemagenError(f"cannot load model: {str(exc).splitlines()[0]}", path) from None
     model.eval()

@@ -372,3 +372,13 @@ def test_smollm2_three_steps(orders: Path, embedded_model_dir: Path, tmp_path: P
     assert info["metrics"]["val_loss"] is not None
     cfg = PeftConfig.from_pretrained(str(tmp_path / "smol"))
     assert set(cfg.target_modules) == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+
+
+def test_loading_a_model_prints_no_library_bar(tiny_mistral_dir: Path, capfd: Any) -> None:
+    """generate, train, eval and serve all load through `models.load_model`: no "Loading weights" bar."""
+    from schema_specialist.models import load_model
+
+    capfd.readouterr()
+    load_model(str(tiny_mistral_dir))
+    out, err = capfd.readouterr()
+    assert "Loading weights" not in out + err and "it/s" not in err

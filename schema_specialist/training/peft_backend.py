@@ -11,21 +11,6 @@ if TYPE_CHECKING:
     from .recipe import Recipe
 
 
-def quiet_load(spec: str, dtype: str = "float32") -> Any:
-    """`models.load_model` without transformers' per-load progress bar."""
-    from transformers.utils import logging as hf_logging
-
-    from ..models import load_model
-
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        return load_model(spec, dtype=dtype)
-    finally:
-        if was_enabled:
-            hf_logging.enable_progress_bar()
-
-
 def keep_input_dtype(model: Any) -> None:
     """Stop PEFT casting each LoRA layer's input to the adapter's fp32.
 
@@ -55,7 +40,9 @@ class PeftBackend(Backend):
         # Frozen base weights in bf16 when computing in bf16 (half the memory, no per-step casts); the
         # LoRA weights stay fp32 (PEFT keeps adapters in fp32). fp16 keeps fp32 weights and a scaler.
         weights = "bfloat16" if dtype == "bfloat16" else "float32"
-        loaded = quiet_load(recipe.base, weights)
+        from ..models import load_model
+
+        loaded = load_model(recipe.base, dtype=weights)
         check_rank(loaded.model, recipe.targets(), recipe.lora_r)
         torch.manual_seed(recipe.seed)
         config = LoraConfig(r=recipe.lora_r, lora_alpha=recipe.lora_alpha, lora_dropout=recipe.lora_dropout,

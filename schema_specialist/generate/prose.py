@@ -78,16 +78,15 @@ class ProseWriter:
             return self.boolean(key, node, value)
         v = Seg(VALUE, self.value_text(key, node, value))
         lab = Seg(LABEL, self.label(key, node))
-        t = Seg
         if _self_evident(node) and rng.random() < 0.45:
             if node.get("enum"):
                 lead = rng.choice(["", "", "currently ", "now ", "it's ", "marked ", "status ", "is ", "set to "])
-                return [t(TEXT, lead), v]
+                return [Seg(TEXT, lead), v]
             if node.get("format") in ("date-time", "date", "time"):
-                return [t(TEXT, rng.choice(["as of ", "at ", "on ", "", "timestamp ", "dated "])), v]
+                return [Seg(TEXT, rng.choice(["as of ", "at ", "on ", "", "timestamp ", "dated "])), v]
             return [v]
         if isinstance(value, int | float) and rng.random() < 0.4:
-            return [v, t(TEXT, " "), lab] if rng.random() < 0.7 else [v, t(TEXT, rng.choice([" for ", " as "])), lab]
+            return [v, Seg(TEXT, " "), lab] if rng.random() < 0.7 else [v, Seg(TEXT, rng.choice([" for ", " as "])), lab]
         form = rng.choice(["{L} {V}", "{L}: {V}", "{L} is {V}", "{L} = {V}", "{L} was {V}", "the {L} is {V}",
                            "{L} of {V}", "{L} at {V}", "{L} {V}", "{L}: {V}", "{L} - {V}", "{L} set to {V}"])
         return _fill(form, lab, v)

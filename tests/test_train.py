@@ -382,3 +382,17 @@ def test_loading_a_model_prints_no_library_bar(tiny_mistral_dir: Path, capfd: An
     load_model(str(tiny_mistral_dir))
     out, err = capfd.readouterr()
     assert "Loading weights" not in out + err and "it/s" not in err
+
+
+def test_preparing_lora_raises_no_library_warning(tiny_mistral_dir: Path) -> None:
+    """PEFT's FutureWarnings about transformers' deprecated names stay out of `schemagen train`'s output."""
+    import warnings
+
+    from schema_specialist.training.peft_backend import PeftBackend
+    from schema_specialist.training.recipe import make_recipe
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        PeftBackend().prepare(make_recipe({"base": str(tiny_mistral_dir)}))
+    assert not [w for w in caught if issubclass(w.category, FutureWarning | UserWarning)], \
+        [str(w.message) for w in caught]

@@ -47,7 +47,10 @@ class PeftBackend(Backend):
         torch.manual_seed(recipe.seed)
         config = LoraConfig(r=recipe.lora_r, lora_alpha=recipe.lora_alpha, lora_dropout=recipe.lora_dropout,
                             target_modules=recipe.targets(), bias="none", task_type="CAUSAL_LM")
-        model = get_peft_model(loaded.model, config)
+        from ..quiet import quiet_libraries
+
+        with quiet_libraries():  # PEFT's FutureWarnings on transformers' deprecated names
+            model = get_peft_model(loaded.model, config)
         if dtype != "float32":
             keep_input_dtype(model)
         model.to(device)

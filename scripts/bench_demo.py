@@ -69,6 +69,19 @@ def main() -> None:
     if by_source:
         lines += ["", "Adapter validity by input source: " + ", ".join(
             f"{k} {v['validity']['rate']:.3f} (n={v['validity']['n']})" for k, v in by_source.items()) + "."]
+    for sec in r.get("input_files") or []:  # requests written by hand: the honest test
+        lines += ["", f"Hand-written requests `{sec['path']}` (n={sec['n']}, never written by the generator):", "",
+                  "| system | n | parse | validity [95% CI] | field acc. |", "|---|---:|---:|---|---:|"]
+        for s in sec["systems"].values():
+            v, f = s["validity"], s["fields"]
+            acc = f"{f['rate']:.3f}" if f["n"] else "-"
+            lines.append(f"| {s['label']} | {s['n']} | {s['parse']['rate']:.3f} | {v['rate']:.3f} "
+                         f"[{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}] | {acc} |")
+        g = sec.get("guard")
+        if g:
+            lines.append(f"\nGuard (constrained retry of invalid free answers): {g['fixed']['k']}/{g['invalid']['k']} "
+                         f"fixed, validity with the guard {g['validity']['rate']:.3f}, field accuracy {g['fields']['rate']:.3f}, "
+                         f"{g['retry_seconds_mean']:.2f} s per retry.")
     lines += ["", f"Gate: {r['gate'].get('message', '')}"]
     body = "\n".join(lines)
     print(body)

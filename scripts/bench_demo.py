@@ -85,7 +85,10 @@ def main() -> None:
     lines += ["", f"Gate: {r['gate'].get('message', '')}"]
     body = "\n".join(lines)
     print(body)
-    update_section("bench_demo", "README demo: generate -> train -> eval", args.command, body)
+    if args.name == "agent_status":
+        update_section("bench_demo", "README demo: generate -> train -> eval", args.command, body)
+    else:  # the same demo on another schema (the one the project does not ship, say): a section of its own
+        update_section(f"bench_demo_{args.name}", f"The demo on `{m['schema']['path']}`", args.command, body)
 
 
 if __name__ == "__main__":

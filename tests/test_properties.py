@@ -50,7 +50,7 @@ def test_questions_state_every_value(data: st.DataObject) -> None:
     """Round trip: the rendered question states every scalar of the instance."""
     schema, instance = _example(data)
     question = render_question(instance, schema, random.Random(data.draw(st.integers(0, 1000))))
-    assert missing_facts(question, instance) == []
+    assert missing_facts(question, instance, schema) == []
 
 
 @FAST

@@ -53,7 +53,7 @@ def test_questions_are_faithful_and_valid(pair: tuple[str, Any]) -> None:
     question, instance = pair
     schema = as_schema(AGENT)
     assert schema.is_valid(instance)
-    assert not missing_facts(question, instance)
+    assert not missing_facts(question, instance, schema)
     assert isinstance(question, str) and question
 
 

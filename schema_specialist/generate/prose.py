@@ -38,6 +38,14 @@ OPENERS = [
 ]
 CLOSERS = ["", "", "", ".", ".", ".", " Thanks!", " Thanks.", " Thx", " Cheers.", " Let me know if anything's missing.",
            " That's all.", " :)", "!"]
+# Asides with no values in them: people wrap a request in chatter, and the answer must ignore it.
+ASIDES = [
+    "Sorry for the delay.", "More details to follow.", "Not sure this matters, but here it is.", "Sent from my phone.",
+    "Ping me if something looks off.", "Copying the team here.", "As discussed earlier today.",
+    "This came up in the morning sync.", "Long day, bear with me.", "Adding it here so it isn't lost.",
+    "Double-checked it twice.", "Someone asked me to pass this on.", "Just so everyone is on the same page.",
+    "Writing this from memory, so bear with me.", "Following up on the earlier thread.", "No rush on this.",
+]
 JOINERS = [", ", ", ", "; ", " and ", ", and ", " - ", " with "]
 PROTECTED = {"without", "never", "false", "nothing", "isn't", "first", "second", "third", "fourth", "fifth"}
 BREAKS = [". ", ". ", ". ", "; ", "\n", " | ", ". Also ", ". Oh and "]
@@ -64,8 +72,13 @@ class ProseWriter:
             return "true" if value else "false"
         if isinstance(value, int | float):
             return vocab.spell_number(value, key, node, rng)
+        if node.get("format") == "date" and isinstance(value, str) and rng.random() < 0.35:
+            words = vocab.date_words(value)
+            if words:
+                return rng.choice(words)
         if node.get("enum"):
-            return rng.choice(vocab.enum_words(value))
+            words = vocab.enum_words(value, node["enum"])
+            return words[0] if len(words) == 1 or rng.random() < 0.4 else rng.choice(words[1:])
         return vocab.spell_string(str(value), rng)
 
     def label(self, key: str, node: dict[str, Any]) -> str:
@@ -88,7 +101,8 @@ class ProseWriter:
         if isinstance(value, int | float) and rng.random() < 0.4:
             return [v, Seg(TEXT, " "), lab] if rng.random() < 0.7 else [v, Seg(TEXT, rng.choice([" for ", " as "])), lab]
         form = rng.choice(["{L} {V}", "{L}: {V}", "{L} is {V}", "{L} = {V}", "{L} was {V}", "the {L} is {V}",
-                           "{L} of {V}", "{L} at {V}", "{L} {V}", "{L}: {V}", "{L} - {V}", "{L} set to {V}"])
+                           "{L} of {V}", "{L} at {V}", "{L} {V}", "{L}: {V}", "{L} - {V}", "{L} set to {V}",
+                           "{V} ({L})", "{V} as the {L}", "{V} for {L}", "the {V} {L}"])
         return _fill(form, lab, v)
 
     def boolean(self, key: str, node: dict[str, Any], value: bool) -> Mention:
@@ -180,6 +194,9 @@ class ProseWriter:
         opener = rng.choice(OPENERS).format(title=title, Title=title[:1].upper() + title[1:])
         closer = rng.choice(CLOSERS)
         segs = [Seg(TEXT, opener), *body, Seg(TEXT, closer)]
+        if rng.random() < 0.25:  # an aside before or after the facts
+            aside = Seg(TEXT, rng.choice(ASIDES))
+            segs = [aside, Seg(TEXT, " "), *segs] if rng.random() < 0.5 else [*segs, Seg(TEXT, " "), aside]
         return render(restyle(segs, rng))
 
     def sentences(self, mentions: list[Mention]) -> list[Seg]:

@@ -216,9 +216,11 @@ def missing_facts(question: str, instance: Any, schema: Schema | None = None) ->
             ok = nav is None or not names or vocab.empty_stated(question, names)
         elif isinstance(value, str):
             ok = value in question or json.dumps(value, ensure_ascii=False) in question
+            if not ok and (node.get("format") == "date" or nav is None):
+                ok = vocab.date_stated(question, value)
             if not ok and (node.get("enum") or nav is None):  # no schema: any value may be an enum word
                 ok = any(re.search(rf"(?<![\w]){re.escape(w)}(?![\w])", question, re.IGNORECASE)
-                         for w in vocab.enum_words(value))
+                         for w in vocab.enum_words(value, node.get("enum")))
         elif isinstance(value, bool):
             ok = re.search(rf"\b{scalar_text(value)}\b", question) is not None
             if not ok and names:

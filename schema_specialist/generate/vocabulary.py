@@ -165,14 +165,116 @@ def spell_string(value: str, rng: random.Random, quote: float = 0.25) -> str:
     return value
 
 
-def enum_words(value: Any) -> list[str]:
-    """How an enum value is said: as it is, or with its underscores and dashes as spaces."""
+# Generic English words people use for common enum values (states, levels, priorities), not tied to any
+# schema. A synonym is used only where it names no other value of the same enum (`enum_words`).
+ENUM_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "done": ("finished", "completed", "complete"),
+    "completed": ("finished", "done", "complete"),
+    "complete": ("finished", "done", "completed"),
+    "finished": ("done", "completed", "complete"),
+    "running": ("in progress", "active", "underway"),
+    "in_progress": ("running", "underway", "ongoing", "in progress"),
+    "active": ("live", "enabled", "running"),
+    "inactive": ("disabled", "not active"),
+    "enabled": ("on", "active"),
+    "disabled": ("off", "inactive"),
+    "pending": ("waiting", "queued", "not started"),
+    "queued": ("waiting", "pending"),
+    "waiting": ("pending", "on hold"),
+    "blocked": ("stuck", "on hold", "waiting"),
+    "paused": ("on hold", "suspended"),
+    "idle": ("inactive", "doing nothing"),
+    "failed": ("failure", "crashed", "errored"),
+    "error": ("failure", "errored", "failed"),
+    "cancelled": ("canceled", "called off", "aborted"),
+    "canceled": ("cancelled", "called off", "aborted"),
+    "open": ("opened", "unresolved", "still open"),
+    "closed": ("shut", "resolved"),
+    "resolved": ("fixed", "closed"),
+    "approved": ("accepted", "ok'd", "signed off"),
+    "rejected": ("declined", "refused", "turned down"),
+    "draft": ("not final", "drafted"),
+    "shipped": ("sent", "dispatched"),
+    "delivered": ("arrived", "received"),
+    "paid": ("settled",),
+    "refunded": ("paid back", "money returned"),
+    "low": ("minor", "small", "lo"),
+    "medium": ("moderate", "med", "mid"),
+    "high": ("major", "serious", "hi"),
+    "critical": ("severe", "urgent", "crit"),
+    "urgent": ("critical", "asap"),
+    "minor": ("low", "small"),
+    "major": ("high", "big", "serious"),
+    "warning": ("warn",),
+    "warn": ("warning",),
+    "info": ("information", "informational"),
+    "debug": ("debugging", "verbose"),
+    "fatal": ("critical", "deadly"),
+    "free": ("free tier", "no-cost"),
+    "pro": ("professional", "premium"),
+    "enterprise": ("business", "corporate"),
+    "yes": ("y", "yep"),
+    "no": ("n", "nope"),
+    "unknown": ("not known", "unclear"),
+    "other": ("something else", "misc"),
+    "male": ("man",),
+    "female": ("woman",),
+}
+
+
+def _spaced(value: Any) -> list[str]:
     text = str(value)
-    out = [text]
     spaced = re.sub(r"[_\-]+", " ", text)
-    if spaced != text:
-        out.append(spaced)
+    return [text] if spaced == text else [text, spaced]
+
+
+def enum_words(value: Any, enum: list[Any] | None = None) -> list[str]:
+    """How an enum value is said: as it is, with its underscores and dashes as spaces, or (given the
+    whole `enum`) a common synonym that names no other value of it ("finished" for `done`)."""
+    out = _spaced(value)
+    if not enum:
+        return out
+    taken = {w.lower() for other in enum if other != value for w in _spaced(other)}
+    for other in enum:
+        if other != value and isinstance(other, str):
+            taken.update(s.lower() for s in ENUM_SYNONYMS.get(other.lower(), ()))
+    for syn in ENUM_SYNONYMS.get(str(value).lower(), ()):
+        if syn.lower() not in taken and syn not in out:
+            out.append(syn)
     return out
+
+
+MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December"]
+
+
+def _ordinal(day: int) -> str:
+    suffix = "th" if 10 <= day % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
+    return f"{day}{suffix}"
+
+
+def date_words(value: str) -> list[str]:
+    """The ways people write an ISO date (`2026-03-03`) in words: "March 3, 2026", "3 Mar 2026", ...
+    (empty for anything that is not a plain YYYY-MM-DD)."""
+    m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", value)
+    if not m:
+        return []
+    year, month, day = int(m.group(1)), int(m.group(2)), int(m.group(3))
+    if not (1 <= month <= 12 and 1 <= day <= 31):
+        return []
+    full, short = MONTHS[month - 1], MONTHS[month - 1][:3]
+    out = []
+    for mon in (full, short):
+        out += [f"{mon} {day}, {year}", f"{day} {mon} {year}", f"{mon} {_ordinal(day)}, {year}",
+                f"{mon} {_ordinal(day)} {year}", f"{mon} {day} {year}"]
+    out.append(f"the {_ordinal(day)} of {full} {year}")
+    return out
+
+
+def date_stated(text: str, value: str) -> bool:
+    """Whether `text` states the ISO date `value` in one of the `date_words` spellings (any case)."""
+    low = text.lower()
+    return any(re.search(rf"(?<![\w]){re.escape(w.lower())}(?![\w])", low) for w in date_words(value))
 
 
 def count_word(n: int, rng: random.Random) -> str:
@@ -245,6 +347,7 @@ def empty_stated(text: str, names: list[str]) -> bool:
     for name in names:
         n = re.escape(name.lower())
         if re.search(rf"\b(no|zero|without any|without|0)\s+{n}\b", low) or \
-                re.search(rf"\b{n}\s*[:=\-]?\s*(none|nothing|no|\(none\)|\[\]|\(empty\)|0)(?!\w)", low):
+                re.search(rf"\b{n}\s*(?:[:=\-]|is|are|was|were)?\s*(none|nothing|no|\(none\)|\[\]|\(empty\)|0)(?!\w)",
+                          low):
             return True
     return False

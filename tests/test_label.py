@@ -195,3 +195,22 @@ def test_bad_inputs_file_is_one_line_exit_2_and_loses_nothing(tmp_path: Path, na
         assert "Traceback" not in err and len(err.splitlines()) == 1, err
         assert str(path) in err and needle in err, err
         assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing written is lost
+
+
+def test_tiny_model_teacher_labels_under_the_grammar(tmp_path: Path, tiny_mistral_dir: Path) -> None:
+    """The real decoding path (a random model under the schema's grammar): every request is answered
+    once, and whatever is kept is valid and grounded."""
+    from schema_specialist.generate.questions import missing_facts
+    from schema_specialist.schema import load_schema
+
+    schema_path, out = _schema_file(tmp_path), tmp_path / "out"
+    m = generate(schema_path, out, _cfg(inputs=[str(_txt(tmp_path, REQUESTS))], teacher=str(tiny_mistral_dir),
+                                        workers=1, dtype="float32", max_new_tokens=48, batch_size=5))
+    schema = load_schema(schema_path)
+    assert m["engine"]["name"] in ("xgrammar", "llguidance", "outlines_core")
+    assert m["inputs"]["accepted"] + m["inputs"]["rejected"] == len(REQUESTS) and m["tokens"]["completion"] > 0
+    for r in _records(out):
+        question, value = r["messages"][1]["content"], json.loads(r["messages"][2]["content"])
+        assert schema.is_valid(value) and not missing_facts(question, value, schema)
+    for _, rec in read_jsonl(out / "rejected.jsonl"):
+        assert rec["reason"].split(":")[0] in ("not grounded", "not JSON", "invalid", "duplicate"), rec["reason"]

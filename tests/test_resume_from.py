@@ -119,3 +119,26 @@ def test_bad_resume_sources_are_one_line(trained: tuple[Path, Path], tmp_path: P
                           "another schema")
     assert_one_line_error(run_cli("train", ds, "-o", tmp_path / "z", "--resume-from", adapter, "--base",
                                   "smollm2"), "same --base")
+
+
+def test_an_interrupted_resumed_run_continues_from_its_checkpoint(trained: tuple[Path, Path], tiny_mistral_dir: Path,
+                                                                  tmp_path: Path) -> None:
+    from schema_specialist.errors import SchemagenError
+
+    ds, adapter = trained
+    recipe = {**FAST, "base": str(tiny_mistral_dir), "max_steps": 4, "checkpoint_every": 2, "lora_r": 8,
+              "target_modules": TARGETS, "progress": False}
+
+    def interrupt(state: Any) -> None:
+        if state.step == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(ds, tmp_path / "b", resume_from=adapter, on_step=interrupt, log=lambda m: None, **recipe)
+    # the checkpoint belongs to a run started from the adapter: a plain run may not pick it up
+    with pytest.raises(SchemagenError, match="resumed_from differs"):
+        train(ds, tmp_path / "b", log=lambda m: None, **recipe)
+    logs: list[str] = []
+    info = train(ds, tmp_path / "b", resume_from=adapter, log=logs.append, **recipe)
+    assert any("resumed from" in line and "step 2/4" in line for line in logs)
+    assert info["metrics"]["steps"] == 4 and info["resumed_from"]["path"] == str(adapter.resolve())

@@ -100,9 +100,9 @@ def train(dataset_dir: str | Path, out_dir: str | Path | None = None, *, name: s
         if overwrite and ckpt_dir.exists():
             shutil.rmtree(ckpt_dir)
         trajectory = {k: v for k, v in recipe.to_dict().items() if k not in NON_TRAJECTORY}
-        meta = {"recipe": trajectory, "data": ds.fingerprint(), "dtype": prepared.dtype}
-        if warm is not None:  # a checkpoint of a run from other start weights must not be resumed
-            meta["resumed_from"] = warm.sha256
+        # a checkpoint of a run from other start weights is not resumed (None matches older checkpoints)
+        meta = {"recipe": trajectory, "data": ds.fingerprint(), "dtype": prepared.dtype,
+                "resumed_from": warm.sha256 if warm is not None else None}
         pad_id = pad_id_of(tok)
         loop = Loop(prepared.model, recipe, train_ex, val_ex, pad_id, prepared.device, prepared.dtype,
                     ckpt_dir, meta, progress=progress, log=say, on_step=on_step)

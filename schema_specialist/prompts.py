@@ -44,14 +44,23 @@ def _field_lines(schema: dict[str, Any], limit: int = 16) -> list[str]:
     return lines
 
 
+def _teacher_chat(system: str, schema: dict[str, Any], head: list[str], tail: str) -> list[dict[str, str]]:
+    """A teacher prompt: `head`, the schema's fields with their hints, then `tail`."""
+    fields = _field_lines(schema)
+    parts = [*head, *(["Fields:\n" + "\n".join(fields)] if fields else []), tail]
+    return [{"role": "system", "content": system}, {"role": "user", "content": "\n".join(parts)}]
+
+
 def teacher_messages(schema: dict[str, Any], title: str, description: str, topic: str) -> list[dict[str, str]]:
     """Ask the teacher for one realistic instance; titles and descriptions steer its content."""
-    parts = [f"Write one realistic example of a {title} as JSON."]
-    if description:
-        parts.append(description.strip())
-    fields = _field_lines(schema)
-    if fields:
-        parts.append("Fields:\n" + "\n".join(fields))
-    parts.append(f"Make it about {topic}. Use concrete, plausible values.")
-    return [{"role": "system", "content": "You write realistic, varied example data as compact JSON."},
-            {"role": "user", "content": "\n".join(parts)}]
+    head = [f"Write one realistic example of a {title} as JSON.", *([description.strip()] if description else [])]
+    return _teacher_chat("You write realistic, varied example data as compact JSON.", schema, head,
+                         f"Make it about {topic}. Use concrete, plausible values.")
+
+
+def label_messages(schema: dict[str, Any], title: str, request: str) -> list[dict[str, str]]:
+    """Ask the teacher for the JSON a user's own request describes (`generate --inputs`)."""
+    head = [f"Turn this request into one {title} as JSON. Copy every value exactly as the request states it; "
+            "leave out any optional field the request does not mention."]
+    return _teacher_chat("You extract structured data from requests as compact JSON.", schema, head,
+                         f"Request: {request}")

@@ -7,7 +7,9 @@ import click
 
 @click.command("generate")
 @click.argument("schema", type=click.Path(dir_okay=False, path_type=str))
-@click.option("-n", "n", type=int, default=300, help="Pairs to produce (train+val+test, 80/10/10).")
+@click.option("-n", "n", type=int, default=None,
+              help="Pairs in all (train+val+test, 80/10/10) [default: 300; with --inputs, the inputs alone]. "
+                   "Inputs come first; synthetic pairs top up to N. A rerun or --focus: N is the new total.")
 @click.option("-o", "--out", type=click.Path(file_okay=False), default=None,
               help="Output directory [default: generated/<schema-stem>].")
 @click.option("--teacher", default="smollm2",
@@ -38,29 +40,53 @@ import click
                    "out); the rest use the labelled list styles.")
 @click.option("--drop-optional", type=click.FloatRange(0, 1), default=0.25, show_default=True,
               help="Chance that each optional property is left out of an instance.")
+@click.option("--inputs", "inputs", multiple=True, type=click.Path(dir_okay=False, path_type=str),
+              help="Your own requests to label first (repeatable): one a line (.txt), or JSONL (.jsonl) "
+                   "{\"question\": ..., \"answer\": ...?}. The teacher answers each under the schema's "
+                   "grammar; an answer is kept when it validates and every value is stated in the request "
+                   "(a file's own answer is validated and kept as is). A rerun answers only new requests.")
+@click.option("--focus", type=click.Path(path_type=str), default=None,
+              help="An eval report.json (or its directory): extend the dataset in -o toward what failed "
+                   "(failing field paths, values and question styles). New pairs go to train/val; "
+                   "test.jsonl stays the fixed held-out set.")
+@click.option("--focus-share", type=click.FloatRange(0, 1), default=0.75, show_default=True,
+              help="With --focus: share of new candidates bent toward a failing path (and of styles drawn).")
 @click.option("--overwrite", is_flag=True, help="Start again instead of resuming.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def command(schema: str, n: int, out: str | None, teacher: str, engine: str, seed: int, batch_size: int,
+def command(schema: str, n: int | None, out: str | None, teacher: str, engine: str, seed: int, batch_size: int,
             dtype: str, temperature: float, max_new_tokens: int, max_candidates: int | None, time_budget: float | None,
             workers: int, threads: int | None, allow_remote_refs: bool, balance: bool, shuffle_fields: float,
-            plausible: bool, prose_share: float, drop_optional: float, overwrite: bool,
-            quiet: bool) -> None:
+            plausible: bool, prose_share: float, drop_optional: float, inputs: tuple[str, ...],
+            focus: str | None, focus_share: float, overwrite: bool, quiet: bool) -> None:
     """Write question -> JSON pairs for SCHEMA (resumes an interrupted run)."""
     from ..generate import GenerateConfig, default_out_dir, generate
     from ..schema import load_schema
 
+    if n is None:
+        n = 0 if inputs else 300
     cfg = GenerateConfig(n=n, seed=seed, teacher=teacher, engine=engine, batch_size=batch_size, dtype=dtype,
                          temperature=temperature, max_new_tokens=max_new_tokens, max_candidates=max_candidates,
                          overwrite=overwrite, allow_remote_refs=allow_remote_refs, threads=threads, workers=workers,
                          progress=not quiet, time_budget=time_budget, balance=balance,
                          shuffle_fields=shuffle_fields, plausible=plausible, prose_share=prose_share,
-                         drop_optional=drop_optional)
+                         drop_optional=drop_optional, inputs=list(inputs), focus=focus,
+                         focus_share=focus_share)
     target = out or str(default_out_dir(load_schema(schema, allow_remote=allow_remote_refs)))
     m = generate(schema, target, cfg)
     c = m["counts"]
-    click.echo(f"{target}: {c['accepted']}/{m['requested']} pairs (train {c['train']}, val {c['val']}, "
+    total = f"{c['accepted']}/{m['requested']}" if m["requested"] else str(c["accepted"])
+    click.echo(f"{target}: {total} pairs (train {c['train']}, val {c['val']}, "
                f"test {c['test']}), rejected {c['rejected']}, acceptance {m['acceptance_rate']}, "
                f"faithfulness {m['faithfulness']['rate']}, engine {m['engine']['name']}, "
                f"{m['pairs_per_minute']} pairs/min")
+    if m.get("inputs"):
+        i = m["inputs"]
+        reasons = ", ".join(f"{k} {v}" for k, v in i["rejected_by_reason"].items())
+        click.echo(f"inputs: {i['accepted']} labelled ({i['answered_by_teacher']} by the teacher, "
+                   f"{i['answers_from_file']} from the file), {i['rejected']} rejected"
+                   + (f" ({reasons})" if reasons else "") + " -- see rejected.jsonl")
+    if focus and m.get("focus"):
+        r = m["focus"][-1]
+        click.echo(f"focus: {r['pairs']} new pairs, leaning on {', '.join(x['path'] for x in r['paths'][:5])}")
     if not m["complete"]:
         click.echo("budget spent before -n was reached; rerun to continue or raise --max-candidates", err=True)

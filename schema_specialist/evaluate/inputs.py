@@ -161,10 +161,35 @@ def test_items(dataset: Path) -> list[Item]:
         except ValueError:
             raise SchemagenError(f"line {lineno}: the answer is not valid JSON", path) from None
         meta = record.get("schemagen")
-        style = meta.get("style") if isinstance(meta, dict) else None
         items.append(Item(user[-1] if user else messages[-1]["content"], gold, "test",
-                          style=str(style) if isinstance(style, str | int) and style != "" else None))
+                          style=_style(meta) if isinstance(meta, dict) else None))
     return items
+
+
+def _lines(path: str | Path) -> Iterator[tuple[int, str]]:
+    """(line number, text) of each non-blank line of a request file; a missing file or bytes that are not
+    UTF-8 are a one-line error naming the file (and the line)."""
+    p = Path(path)
+    if not p.is_file():
+        raise SchemagenError("no such inputs file" if not p.exists() else "not a file", p)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise SchemagenError(f"cannot read: {exc.strerror or exc}", p) from None
+    for lineno, raw in enumerate(data.split(b"\n"), 1):
+        if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]  # a UTF-8 byte order mark
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SchemagenError(f"line {lineno}: not UTF-8 (byte {exc.start + 1})", p) from None
+        if line.strip():
+            yield lineno, line
+
+
+def _style(record: dict[str, Any]) -> str | None:
+    style = record.get("style")
+    return str(style) if isinstance(style, str | int) and style != "" else None
 
 
 def file_items(path: str | Path, schema: Schema, label: str | None = None) -> list[Item]:
@@ -174,23 +199,9 @@ def file_items(path: str | Path, schema: Schema, label: str | None = None) -> li
     is scored for validity only. Any problem is a one-line error naming the file and the line.
     """
     p = Path(path)
-    if not p.is_file():
-        raise SchemagenError("no such inputs file" if not p.exists() else "not a file", p)
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise SchemagenError(f"cannot read: {exc.strerror or exc}", p) from None
     name = label or p.stem
     items: list[Item] = []
-    for lineno, raw in enumerate(data.split(b"\n"), 1):
-        if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]  # a UTF-8 byte order mark
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise SchemagenError(f"line {lineno}: not UTF-8 (byte {exc.start + 1})", p) from None
-        if not line.strip():
-            continue
+    for lineno, line in _lines(p):
         try:
             record = json.loads(line)
         except ValueError as exc:
@@ -212,12 +223,29 @@ def file_items(path: str | Path, schema: Schema, label: str | None = None) -> li
                 where = "/" + "/".join(str(x) for x in best.absolute_path) if best.absolute_path else "(root)"
                 raise SchemagenError(f"line {lineno}: `answer` is not valid for the schema ({where}: "
                                      f"{' '.join(str(best.message).split())[:160]})", p)
-        style = record.get("style")
-        items.append(Item(question, gold, name, has_gold,
-                          str(style) if isinstance(style, str | int) and style != "" else None))
+        items.append(Item(question, gold, name, has_gold, _style(record)))
     if not items:
         raise SchemagenError("empty: no requests in this inputs file", p)
     return items
+
+
+def text_items(path: str | Path, label: str | None = None) -> list[Item]:
+    """The requests of a plain-text inputs file, one a line (no answers); problems as in `file_items`."""
+    p = Path(path)
+    items = [Item(line.strip(), None, label or p.stem, has_gold=False) for _, line in _lines(p)]
+    if not items:
+        raise SchemagenError("empty: no requests in this inputs file", p)
+    return items
+
+
+JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
+
+
+def request_items(path: str | Path, schema: Schema, label: str | None = None) -> list[Item]:
+    """`file_items` for a JSONL file (.jsonl, .ndjson, .json), `text_items` for any other (.txt)."""
+    if Path(path).suffix.lower() in JSONL_SUFFIXES:
+        return file_items(path, schema, label)
+    return text_items(path, label)
 
 
 def file_labels(paths: Sequence[str | Path]) -> list[str]:

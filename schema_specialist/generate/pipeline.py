@@ -10,6 +10,11 @@
    value of the answer must be recoverable from the question (faithfulness).
 4. Exact and near-duplicates are dropped; accepted pairs are appended and fsynced one by one to
    train/val/test (80/10/10 by acceptance order), so an interrupted run resumes with nothing lost.
+
+`--inputs FILE` labels the user's own requests first (`label`: answered under the grammar, validated,
+grounded in the request); `-n` synthetic pairs top up the total. `--focus REPORT.json` leans new
+candidates toward what an eval found failing (`focus`) and freezes the test split: new pairs go to
+train/val only, so a before/after eval reads the same held-out inputs.
 """
 
 from __future__ import annotations
@@ -36,14 +41,17 @@ from ..dataset import (
 )
 from ..engines import EngineError
 from ..errors import SchemagenError
-from ..prompts import pair_record, teacher_messages
+from ..prompts import label_messages, pair_record, teacher_messages
 from ..schema import Schema, canonical_json, load_schema
 from ..teachers import Teacher, make_teacher
 from .balance import drop_optional, rebalance
 from .diversity import Diversity, NearDuplicates
+from .focus import Focus
 from .grammar import Limits, decoding_schema
+from .label import SOURCE as INPUTS
+from .label import file_summary, judge_answer, read_requests
 from .plausible import implausible, tidy_strings
-from .questions import SchemaNav, missing_facts, render
+from .questions import SchemaNav, answer_text, missing_facts, render, title_of
 from .repair import repair
 
 TOPICS = [
@@ -81,6 +89,9 @@ class GenerateConfig:
     plausible: bool = True  # reject free-text strings that are debris or placeholders (`generate.plausible`)
     prose_share: float = 0.8  # share of questions written in prose (`generate.prose`); the rest are lists
     drop_optional: float = 0.25  # chance that each optional property is left out of an instance
+    inputs: list[str] = field(default_factory=list)  # the user's request files, labelled before -n tops up
+    focus: str | None = None  # an eval report.json whose failures new candidates lean toward
+    focus_share: float = 0.75  # share of new candidates bent toward a failing path (and of styles drawn)
 
 
 @dataclass
@@ -96,13 +107,20 @@ class _State:
     wall_seconds: float = 0.0
     splits: Counter[str] = field(default_factory=Counter)
     styles: Counter[str] = field(default_factory=Counter)
+    sources: Counter[str] = field(default_factory=Counter)
+    inputs_done: set[str] = field(default_factory=set)  # keys of requests answered (accepted or rejected)
+    inputs: Counter[str] = field(default_factory=Counter)  # accepted / teacher / file / rejected
+    inputs_rejected: Counter[str] = field(default_factory=Counter)
+    focus: dict[str, Counter[str]] = field(default_factory=dict)  # round -> "pairs" and leaned paths
 
 
 class _Run:
     """One (possibly resumed) generation into one directory."""
 
-    def __init__(self, schema: Schema, out: Path, cfg: GenerateConfig, teacher: Teacher | None) -> None:
+    def __init__(self, schema: Schema, out: Path, cfg: GenerateConfig, teacher: Teacher | None,
+                 requests: list[Any] | None = None, focus: Focus | None = None) -> None:
         self.schema, self.out, self.cfg, self.teacher = schema, out, cfg, teacher
+        self.requests, self.focus = requests or [], focus
         self.state = _State()
         self.dups = NearDuplicates()
         self.instances: set[str] = set()
@@ -113,6 +131,12 @@ class _Run:
         self.engine_failures: list[str] = []
         self.decoding: dict[str, Any] = {}
         self.nav = SchemaNav(schema)
+        self.input_files: list[dict[str, Any]] = []
+        self.focus_start = 0  # pairs the dataset held when this focus round began
+        self.t0 = self.started = 0.0
+        self.writers: dict[str, JsonlAppender] = {}
+        self.rejected: Any = None
+        self.bar: Any = None
 
     # ---- resume -------------------------------------------------------------------------------
     def load_existing(self) -> None:
@@ -150,12 +174,45 @@ class _Run:
                 self.state.splits[split] += 1
                 if meta.get("style"):
                     self.state.styles[str(meta["style"])] += 1
+                self.count_source(meta)
                 last = max(last, int(meta.get("candidate", last)))
         if (self.out / REJECTED).exists():
             for _, rec in read_jsonl(self.out / REJECTED, strict=False):
-                self.state.rejected[str(rec.get("reason", "unknown")).split(":")[0]] += 1
+                reason = str(rec.get("reason", "unknown")).split(":")[0]
+                self.state.rejected[reason] += 1
+                if rec.get("input"):
+                    self.state.inputs_done.add(str(rec["input"]))
+                    self.state.inputs["rejected"] += 1
+                    self.state.inputs_rejected[reason] += 1
                 last = max(last, int(rec.get("candidate", last)))
         self.state.candidates = last + 1
+
+    def count_source(self, meta: dict[str, Any]) -> None:
+        """Count one accepted pair's source, its request (inputs) and its focus round."""
+        s = self.state
+        s.sources[str(meta.get("source") or "template")] += 1
+        if meta.get("input"):
+            s.inputs_done.add(str(meta["input"]))
+            s.inputs["accepted"] += 1
+            s.inputs[str(meta.get("answered_by") or "teacher")] += 1
+        if meta.get("focus"):
+            counts = s.focus.setdefault(str(meta["focus"]), Counter())
+            counts["pairs"] += 1
+            if meta.get("leaned"):
+                counts[str(meta["leaned"])] += 1
+
+    @property
+    def frozen_test(self) -> bool:
+        """After a focus round the test split is the fixed held-out set: new pairs go to train/val."""
+        return self.focus is not None or bool(self.previous.get("focus"))
+
+    def next_split(self) -> str:
+        if not self.frozen_test:
+            return split_for(self.state.accepted)
+        return "val" if (self.state.splits["train"] + self.state.splits["val"]) % 9 == 8 else "train"
+
+    def pending_requests(self) -> list[Any]:
+        return [r for r in self.requests if r.key not in self.state.inputs_done]
 
     # ---- one candidate ------------------------------------------------------------------------
     def judge(self, text: str, candidate: int) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
@@ -183,12 +240,18 @@ class _Run:
             return reject(f"implausible: {problem}")
         if self.cfg.balance:
             value = rebalance(value, self.schema, random.Random(f"{self.cfg.seed}:{candidate}:b"))
+        whole = value
         value = drop_optional(value, self.schema, random.Random(f"{self.cfg.seed}:{candidate}:o"),
                               self.cfg.drop_optional)
+        leaned, style = None, None
+        if self.focus is not None:
+            frng = random.Random(f"{self.cfg.seed}:{candidate}:f")
+            value, leaned = self.focus.apply(value, whole, frng)
+            style = self.focus.style(frng)
         key = canonical_json(value)
         if key in self.instances:
             return reject("duplicate: same instance as an accepted pair")
-        rendered = render(value, self.schema, rng, self.cfg.shuffle_fields, self.cfg.prose_share)
+        rendered = render(value, self.schema, rng, self.cfg.shuffle_fields, self.cfg.prose_share, style)
         question, answer = rendered.question, rendered.answer
         self.state.faithfulness_checked += 1
         missing = missing_facts(question, value, self.schema)
@@ -205,7 +268,29 @@ class _Run:
             self.state.repaired += 1
         self.state.styles[rendered.style] += 1
         return {"question": question, "answer": answer, "value": value, "style": rendered.style,
-                "repaired": repaired}, None
+                "repaired": repaired, "leaned": leaned}, None
+
+    def judge_request(self, item: Any, text: str | None, candidate: int) -> tuple[dict[str, Any] | None,
+                                                                                dict[str, Any] | None]:
+        """(accepted record, None) or (None, rejected record) for one of the user's requests: its own
+        answer (`text` None) or the teacher's."""
+        if text is None:
+            value, repaired, problem = item.gold, False, None
+        else:
+            value, repaired, problem = judge_answer(text, item.question, self.schema)
+        dup = None if problem else self.dups.check(item.question)
+        if problem or dup:
+            return None, {"candidate": candidate, "reason": problem or f"duplicate: {dup}", "input": item.key,
+                          "file": item.source, "question": item.question[:2000], "output": (text or "")[:2000]}
+        self.instances.add(canonical_json(value))
+        self.diversity.add(item.question, value)
+        if repaired:
+            self.state.repaired += 1
+        style = item.style or INPUTS
+        self.state.styles[style] += 1
+        return {"question": item.question, "answer": answer_text(value, self.schema), "style": style,
+                "repaired": repaired, "input": item.key, "file": item.source,
+                "answered_by": "file" if text is None else "teacher"}, None
 
     # ---- the loop -----------------------------------------------------------------------------
     def prompt_for(self, candidate: int) -> list[dict[str, str]]:
@@ -216,67 +301,141 @@ class _Run:
             topic += f" and {rng.choice(words)}"
         return teacher_messages(self.decoding, self.schema.title, self.schema.description, topic)
 
-    def run(self) -> dict[str, Any]:
-        cfg, teacher = self.cfg, self.teacher
-        if teacher is None:
-            raise RuntimeError("_Run.run needs a teacher")
-        budget = cfg.max_candidates if cfg.max_candidates is not None else 4 * cfg.n + 64
-        self.decoding = decoding_schema(self.schema, cfg.limits)
-        t0 = time.perf_counter()
+    def prepare(self, first: dict[str, Any], fallback: dict[str, Any]) -> dict[str, Any]:
+        """Compile `first` for the teacher, or `fallback` where an engine cannot take it; the one used."""
+        assert self.teacher is not None
         try:
-            prep = teacher.prepare(self.decoding, cfg.engine)
-        except EngineError as narrowed_error:
-            try:  # the narrowed schema can trip an engine the original does not
-                prep = teacher.prepare(self.schema.raw, cfg.engine)
-                self.decoding = self.schema.raw
+            prep, used = self.teacher.prepare(first, self.cfg.engine), first
+        except EngineError as first_error:
+            try:  # the narrowed schema can trip an engine the original does not, and the other way round
+                prep, used = self.teacher.prepare(fallback, self.cfg.engine), fallback
             except EngineError:
-                raise SchemagenError(str(narrowed_error), self.schema.path) from None
+                raise SchemagenError(str(first_error), self.schema.path) from None
         self.engine, self.compile_seconds, self.engine_failures = prep.engine, prep.compile_seconds, prep.failures
+        return used
+
+    def complete(self, prompts: list[list[dict[str, str]]], temperature: float, first: int) -> list[str]:
+        assert self.teacher is not None
+        completions = self.teacher.complete(prompts, temperature=temperature, max_new_tokens=self.cfg.max_new_tokens,
+                                            seed=self.cfg.seed * 1_000_003 + first)
+        self.state.prompt_tokens += sum(c.prompt_tokens for c in completions)
+        self.state.completion_tokens += sum(c.completion_tokens for c in completions)
+        return [c.text for c in completions]
+
+    def width(self) -> int:
+        return self.cfg.batch_size * max(1, int(getattr(self.teacher, "workers", 1)))
+
+    def out_of_time(self) -> bool:
+        return self.cfg.time_budget is not None and time.perf_counter() - self.started > self.cfg.time_budget
+
+    def tick(self) -> None:
+        """Book the wall time since the last tick and write the manifest (a batch is done)."""
+        now = time.perf_counter()
+        self.state.wall_seconds += now - self.t0
+        self.t0 = now
+        self.write_manifest(final=False)
+
+    def accept(self, ok: dict[str, Any], cand: int, source: str) -> None:
+        split = self.next_split()
+        meta = {"id": f"c{cand:06d}", "candidate": cand, "split": split, "source": source, "style": ok["style"],
+                "repaired": ok["repaired"]}
+        if ok.get("answered_by") != "file":
+            meta["engine"] = self.engine
+        meta.update({k: ok[k] for k in ("input", "file", "answered_by") if ok.get(k) is not None})
+        if self.focus is not None and source == "template":
+            meta["focus"] = self.focus.round
+            if ok.get("leaned"):
+                meta["leaned"] = ok["leaned"]
+        self.writers[split].append(pair_record(ok["question"], ok["answer"], meta))
+        self.state.accepted += 1
+        self.state.splits[split] += 1
+        self.count_source(meta)
+        self.bar.update(1)
+
+    def reject(self, bad: dict[str, Any]) -> None:
+        self.rejected.append(bad)
+        reason = bad["reason"].split(":")[0]
+        self.state.rejected[reason] += 1
+        if bad.get("input"):
+            self.state.inputs_done.add(bad["input"])
+            self.state.inputs["rejected"] += 1
+            self.state.inputs_rejected[reason] += 1
+
+    def label(self, pending: list[Any]) -> None:
+        """Answer the user's requests (greedy, under the schema's grammar), then judge each answer."""
+        title = title_of(self.schema)
+        width = self.width()
+        for start in range(0, len(pending), width):
+            if self.out_of_time():
+                break
+            chunk = pending[start:start + width]
+            ask = [r for r in chunk if not r.has_gold]
+            first = self.state.candidates
+            texts: dict[str, str] = {}
+            if ask:
+                answers = self.complete([label_messages(self.schema.raw, title, r.question) for r in ask], 0.0,
+                                        first)
+                texts = {r.key: t for r, t in zip(ask, answers, strict=True)}
+            for i, item in enumerate(chunk):
+                self.state.candidates = first + i + 1
+                ok, bad = self.judge_request(item, texts.get(item.key), first + i)
+                if ok is not None:
+                    self.accept(ok, first + i, INPUTS)
+                elif bad is not None:
+                    self.reject(bad)
+            self.bar.set_postfix(accepted=self.state.accepted, rejected=sum(self.state.rejected.values()))
+            self.tick()
+
+    def synthesize(self) -> None:
+        """Teacher instances, judged and written as questions, until -n pairs or the budget is spent."""
+        cfg = self.cfg
+        budget = (cfg.max_candidates if cfg.max_candidates is not None else 4 * cfg.n + 64) \
+            + self.state.inputs["accepted"] + self.state.inputs["rejected"]
+        while self.state.accepted < cfg.n and self.state.candidates < budget and not self.out_of_time():
+            needed = cfg.n - self.state.accepted
+            size = min(self.width(), budget - self.state.candidates, needed + (needed + 3) // 4)
+            first = self.state.candidates
+            texts = self.complete([self.prompt_for(first + i) for i in range(size)], cfg.temperature, first)
+            for i, text in enumerate(texts):
+                if self.state.accepted >= cfg.n:
+                    break
+                cand = first + i
+                self.state.candidates = cand + 1
+                ok, bad = self.judge(text, cand)
+                if ok is not None:
+                    self.accept(ok, cand, "template")
+                elif bad is not None:
+                    self.reject(bad)
+            self.bar.set_postfix(accepted=self.state.accepted, rejected=sum(self.state.rejected.values()))
+            self.tick()
+
+    def run(self) -> dict[str, Any]:
+        cfg = self.cfg
+        if self.teacher is None:
+            raise RuntimeError("_Run.run needs a teacher")
+        pending = self.pending_requests()
+        self.decoding = decoding_schema(self.schema, cfg.limits)
+        self.t0 = time.perf_counter()
+        if pending:  # the user's requests are answered under the schema's own grammar
+            self.prepare(self.schema.raw, self.decoding)
+        else:
+            self.decoding = self.prepare(self.decoding, self.schema.raw)
         self.out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.out / "schema.json", self.schema.raw)
-        writers = {s: JsonlAppender(self.out / f"{s}.jsonl") for s in SPLITS}
-        rejected = JsonlAppender(self.out / REJECTED)
-        bar = _progress(cfg.n, self.state.accepted, cfg.progress)
-        started = time.perf_counter()
+        self.writers = {s: JsonlAppender(self.out / f"{s}.jsonl") for s in SPLITS}
+        self.rejected = JsonlAppender(self.out / REJECTED)
+        self.bar = _progress(max(cfg.n, self.state.accepted + len(pending)), self.state.accepted, cfg.progress)
+        self.started = time.perf_counter()
         try:
-            while self.state.accepted < cfg.n and self.state.candidates < budget:
-                if cfg.time_budget is not None and time.perf_counter() - started > cfg.time_budget:
-                    break
-                needed = cfg.n - self.state.accepted
-                width = cfg.batch_size * max(1, int(getattr(self.teacher, "workers", 1)))
-                size = min(width, budget - self.state.candidates, needed + (needed + 3) // 4)
-                first = self.state.candidates
-                prompts = [self.prompt_for(first + i) for i in range(size)]
-                completions = teacher.complete(prompts, temperature=cfg.temperature,
-                                                    max_new_tokens=cfg.max_new_tokens, seed=cfg.seed * 1_000_003 + first)
-                self.state.prompt_tokens += sum(c.prompt_tokens for c in completions)
-                self.state.completion_tokens += sum(c.completion_tokens for c in completions)
-                for i, comp in enumerate(completions):
-                    if self.state.accepted >= cfg.n:
-                        break
-                    cand = first + i
-                    self.state.candidates = cand + 1
-                    ok, bad = self.judge(comp.text, cand)
-                    if ok is not None:
-                        split = split_for(self.state.accepted)
-                        meta = {"id": f"c{cand:06d}", "candidate": cand, "split": split,
-                                "source": "template", "style": ok["style"], "repaired": ok["repaired"],
-                                "engine": self.engine}
-                        writers[split].append(pair_record(ok["question"], ok["answer"], meta))
-                        self.state.accepted += 1
-                        self.state.splits[split] += 1
-                        bar.update(1)
-                    elif bad is not None:
-                        rejected.append(bad)
-                        self.state.rejected[bad["reason"].split(":")[0]] += 1
-                self.state.wall_seconds += time.perf_counter() - t0
-                t0 = time.perf_counter()
-                bar.set_postfix(accepted=self.state.accepted, rejected=sum(self.state.rejected.values()))
-                self.write_manifest(final=False)
+            if pending:
+                self.label(pending)
+                if self.state.accepted < cfg.n and not self.out_of_time():
+                    self.decoding = self.prepare(self.decoding, self.schema.raw)
+            self.synthesize()
         finally:
-            self.state.wall_seconds += time.perf_counter() - t0
-            bar.close()
-            for w in [*writers.values(), rejected]:
+            self.state.wall_seconds += time.perf_counter() - self.t0
+            self.bar.close()
+            for w in [*self.writers.values(), self.rejected]:
                 w.close()
             self.write_manifest(final=True)
         write_card(self.out)
@@ -301,7 +460,7 @@ class _Run:
             "seed": cfg.seed,
             "settings": {k: v for k, v in asdict(cfg).items() if k not in ("progress", "overwrite")},
             "requested": cfg.n,
-            "complete": s.accepted >= cfg.n,
+            "complete": s.accepted >= cfg.n and not self.pending_requests(),
             "counts": {"accepted": s.accepted, **{k: s.splits.get(k, 0) for k in SPLITS},
                        "rejected": n_rej, "rejected_by_reason": dict(s.rejected), "candidates": s.candidates,
                        "repaired": s.repaired},
@@ -316,12 +475,44 @@ class _Run:
             "pairs_per_minute": round(60 * s.accepted / s.wall_seconds, 2) if s.wall_seconds else None,
             "diversity": self.diversity.summary(),
             "question_styles": dict(s.styles),
+            "sources": dict(s.sources),
             "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
+        inputs = self.inputs_section()
+        if inputs:
+            manifest["inputs"] = inputs
+        rounds = self.focus_rounds()
+        if rounds:
+            manifest["focus"] = rounds
         review = _review_section(self.out) if final else self.previous.get("review")
         if review:  # decisions made in `schemagen review` outlive a resumed run
             manifest["review"] = review
         atomic_write_json(self.out / MANIFEST, manifest)
+
+
+    def inputs_section(self) -> dict[str, Any] | None:
+        """What `--inputs` did: the files (every run's) and what became of their requests."""
+        s = self.state
+        files = list((self.previous.get("inputs") or {}).get("files") or [])
+        files += [f for f in self.input_files if f not in files]
+        if not files and not s.inputs:
+            return None
+        return {"files": files, "accepted": s.inputs["accepted"], "answered_by_teacher": s.inputs["teacher"],
+                "answers_from_file": s.inputs["file"], "rejected": s.inputs["rejected"],
+                "rejected_by_reason": dict(s.inputs_rejected), "pending": len(self.pending_requests()),
+                "grounding": "every string, number, boolean and empty value of a teacher's answer is stated "
+                             "in the request; a file's own answers are validated and kept as they are"}
+
+    def focus_rounds(self) -> list[dict[str, Any]]:
+        """Every `--focus` round of this dataset: its report (path, sha256), what it leaned on, its pairs."""
+        rounds = [dict(r) for r in self.previous.get("focus") or [] if isinstance(r, dict)]
+        if self.focus is not None and not any(r.get("sha256") == self.focus.sha256 for r in rounds):
+            rounds.append({**self.focus.describe(), "pairs_before": self.focus_start})
+        for r in rounds:
+            counts = self.state.focus.get(str(r.get("sha256", ""))[:12], Counter())
+            r["pairs"] = counts["pairs"]
+            r["leaned"] = {k: v for k, v in sorted(counts.items()) if k != "pairs"}
+        return rounds
 
 
 def _relpath(path: Path, start: Path) -> str:
@@ -357,18 +548,29 @@ def generate(schema_path: str | Path, out_dir: str | Path | None = None, config:
              teacher: Teacher | None = None) -> dict[str, Any]:
     """Generate (or resume) a dataset for one schema; returns its manifest."""
     cfg = config or GenerateConfig()
-    if cfg.n < 1:
-        raise SchemagenError(f"-n must be at least 1, got {cfg.n}")
+    if cfg.n < (0 if cfg.inputs else 1):
+        raise SchemagenError(f"-n must be at least {0 if cfg.inputs else 1}, got {cfg.n}")
     schema = load_schema(schema_path, allow_remote=cfg.allow_remote_refs)
     out = Path(out_dir) if out_dir else default_out_dir(schema)
     if out.exists() and not out.is_dir():
         raise SchemagenError("exists and is not a directory", out)
+    # every input is read before anything is written: a bad file loses nothing
+    requests = read_requests(cfg.inputs, schema) if cfg.inputs else []
+    focus = Focus(schema, cfg.focus, cfg.focus_share) if cfg.focus else None
+    if focus is not None and (cfg.overwrite or not (out / MANIFEST).exists()):
+        raise SchemagenError("--focus extends a generated dataset: generate it first, and no --overwrite", out)
     if cfg.overwrite and out.exists():
         for name in [*(f"{s}.jsonl" for s in SPLITS), REJECTED, MANIFEST, "card.md", "schema.json"]:
             (out / name).unlink(missing_ok=True)
-    run = _Run(schema, out, cfg, teacher)
+    run = _Run(schema, out, cfg, teacher, requests, focus)
+    run.input_files = file_summary(cfg.inputs, requests)
     run.load_existing()
-    if run.state.accepted >= cfg.n:  # nothing to do: no model is loaded
+    run.focus_start = run.state.accepted
+    if focus is not None and run.state.accepted >= cfg.n and not any(
+            r.get("sha256") == focus.sha256 for r in run.previous.get("focus") or []):
+        raise SchemagenError(f"already holds {run.state.accepted} pairs: with --focus, -n is the new total "
+                             f"(e.g. -n {run.state.accepted + max(100, run.state.accepted // 2)})", out)
+    if run.state.accepted >= cfg.n and not run.pending_requests():  # nothing to do: no model is loaded
         run.decoding = decoding_schema(schema, cfg.limits)
         run.engine = str((run.previous.get("engine") or {}).get("name", ""))
         run.write_manifest(final=True)
@@ -408,16 +610,23 @@ def _review_lines(out: Path) -> list[str]:
 
 
 def write_card(out: Path, examples: int = 5) -> None:
-    """card.md: the figures of the manifest and five random pairs."""
+    """card.md: the figures of the manifest, an example of each question source and five random pairs."""
     m = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
     pairs: list[tuple[str, str]] = []
+    by_source: dict[str, tuple[str, str]] = {}
     for split in SPLITS:
         p = out / f"{split}.jsonl"
         if p.exists():
-            pairs += [(r["messages"][-2]["content"], r["messages"][-1]["content"])
-                      for _, r in read_jsonl(p, strict=False)]
+            for _, r in read_jsonl(p, strict=False):
+                pair = (r["messages"][-2]["content"], r["messages"][-1]["content"])
+                pairs.append(pair)
+                by_source.setdefault(str((r.get("schemagen") or {}).get("source") or "template"), pair)
     rng = random.Random(m.get("seed", 0))
     sample = rng.sample(pairs, min(examples, len(pairs)))
+    sources = m.get("sources") or {}
+    focus = ["Focus rounds: " + "; ".join(
+        f"`{r['report']}` (sha256 `{str(r['sha256'])[:12]}`): {r['pairs']} pairs, leaning on "
+        + (", ".join(x["path"] for x in r["paths"][:5]) or "question styles") for r in m.get("focus") or []), ""]
     c, f, d = m["counts"], m["faithfulness"], m["diversity"]
     lines = [
         f"# Dataset card: {m['schema']['title']}", "",
@@ -438,8 +647,13 @@ def write_card(out: Path, examples: int = 5) -> None:
         f"| mean distinct-value ratio per field | {d['mean_field_distinct_ratio']} |",
         "", "Rejections by reason: " + (", ".join(f"{k} {v}" for k, v in c["rejected_by_reason"].items())
                                          or "none"),
-        "", *_review_lines(out), "## Five random pairs", "",
+        "", "Question sources: " + (", ".join(f"{k} {v}" for k, v in sources.items()) or "none"), "",
+        *(focus if m.get("focus") else []), *_review_lines(out), "## An example of each source", "",
     ]
+    for name, (q, a) in sorted(by_source.items()):
+        lines += [f"- *{name}*: {json.dumps(q, ensure_ascii=False)} -> `{a}`"]
+    lines += [""]
+    lines += ["## Five random pairs", ""]
     for q, a in sample:
         lines += ["**Q:** " + q.replace("\n", "  \n"), "", f"**A:** `{a}`", ""]
     atomic_write_text(out / "card.md", "\n".join(lines))

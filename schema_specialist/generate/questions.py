@@ -131,15 +131,15 @@ def title_of(schema: Schema) -> str:
 
 
 def render(instance: Any, schema: Schema, rng: random.Random, shuffle: float = 0.0,
-           prose_share: float = PROSE_SHARE) -> Rendered:
+           prose_share: float = PROSE_SHARE, style: str | None = None) -> Rendered:
     """Write a request that states every value of `instance`: prose for a `prose_share` of questions,
     a labelled list otherwise (top-level fields in the schema's order, or a random order for a `shuffle`
-    share of them)."""
+    share of them); `style` (one of `STYLES`) picks the style instead."""
     lab = SchemaNav(schema)
-    if rng.random() < prose_share:
+    if style == "prose" or (style not in LIST_STYLES and rng.random() < prose_share):
         question = ProseWriter(lab, rng).request(instance, title_of(schema))
         return Rendered(question, answer_text(instance, schema), "prose")
-    question, _, style = _question(instance, schema, rng, shuffle)
+    question, _, style = _question(instance, schema, rng, shuffle, style)
     return Rendered(question, answer_text(instance, schema), style)
 
 
@@ -157,12 +157,12 @@ def render_pair(instance: Any, schema: Schema, rng: random.Random, shuffle: floa
     return r.question, r.answer
 
 
-def _question(instance: Any, schema: Schema, rng: random.Random,
-              shuffle: float) -> tuple[str, list[str] | None, str]:
+def _question(instance: Any, schema: Schema, rng: random.Random, shuffle: float,
+              style: str | None = None) -> tuple[str, list[str] | None, str]:
     """The labelled list styles: `label: value` pairs in a colon list, bullets, a sentence or `label = value`."""
     lab = SchemaNav(schema)
     title = title_of(schema)
-    style = rng.choice(LIST_STYLES)
+    style = style if style in LIST_STYLES else rng.choice(LIST_STYLES)
     opener = rng.choice(OPENERS[style]).format(title=title, Title=title[:1].upper() + title[1:])
     if not isinstance(instance, dict):
         return f"{opener} {_render(instance, lab.deref(schema.raw), lab, rng, 0)}".strip(), None, style

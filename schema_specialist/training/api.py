@@ -24,6 +24,7 @@ from .loop import Loop, State
 from .memory import limit_heap_growth
 from .recipe import NON_TRAJECTORY, Recipe, make_recipe
 from .report import model_card, plot_loss
+from .warm import read_warm_start
 
 FORMAT = "schemagen-adapter/1"
 # What `train` and `eval` write into an adapter directory (eval.json and report/ go with a retrain).
@@ -54,8 +55,11 @@ def peak_rss_mb() -> float:
 
 def train(dataset_dir: str | Path, out_dir: str | Path | None = None, *, name: str | None = None,
           overwrite: bool = False, progress: bool = False, log: Callable[[str], None] | None = None,
-          on_step: Callable[[State], None] | None = None, **recipe_values: Any) -> dict[str, Any]:
-    """Train a LoRA specialist on a generated dataset; returns (and writes) the adapter's schemagen.json."""
+          on_step: Callable[[State], None] | None = None, resume_from: str | Path | None = None,
+          **recipe_values: Any) -> dict[str, Any]:
+    """Train a LoRA specialist on a generated dataset; returns (and writes) the adapter's schemagen.json.
+
+    `resume_from`: an adapter directory whose LoRA weights the run starts from (`warm`)."""
     import torch
 
     say = log or _stderr
@@ -66,6 +70,13 @@ def train(dataset_dir: str | Path, out_dir: str | Path | None = None, *, name: s
         say(str(review_note(ds.review)))
     name = name or ds.path.resolve().name
     out = Path(out_dir) if out_dir is not None else Path("adapters") / name
+    warm = read_warm_start(resume_from) if resume_from is not None else None
+    if warm is not None:
+        if out.resolve() == warm.path.resolve():
+            raise SchemagenError("is the adapter --resume-from starts from; write the new one elsewhere (-o)", out)
+        from ..models import resolve_model_path
+
+        warm.check(recipe, resolve_model_path(recipe.base), ds.schema_sha256)
     check_out_dir(out, overwrite)
     backend = select_backend(recipe.backend)
     old_threads = torch.get_num_threads()
@@ -74,6 +85,9 @@ def train(dataset_dir: str | Path, out_dir: str | Path | None = None, *, name: s
     try:
         prepared = backend.prepare(recipe)
         say(f"backend: {backend.name} ({prepared.note}), {threads} threads")
+        if warm is not None:
+            warm.load_into(prepared.model)
+            say(f"LoRA weights from {warm.path} (sha256 {warm.sha256[:12]})")
         tok = prepared.tokenizer
         train_ex, skipped = encode_all(tok, ds.train, recipe.max_seq_len)
         val_ex, val_skipped = encode_all(tok, ds.val, recipe.max_seq_len)
@@ -86,7 +100,9 @@ def train(dataset_dir: str | Path, out_dir: str | Path | None = None, *, name: s
         if overwrite and ckpt_dir.exists():
             shutil.rmtree(ckpt_dir)
         trajectory = {k: v for k, v in recipe.to_dict().items() if k not in NON_TRAJECTORY}
-        meta = {"recipe": trajectory, "data": ds.fingerprint(), "dtype": prepared.dtype}
+        # a checkpoint of a run from other start weights is not resumed (None matches older checkpoints)
+        meta = {"recipe": trajectory, "data": ds.fingerprint(), "dtype": prepared.dtype,
+                "resumed_from": warm.sha256 if warm is not None else None}
         pad_id = pad_id_of(tok)
         loop = Loop(prepared.model, recipe, train_ex, val_ex, pad_id, prepared.device, prepared.dtype,
                     ckpt_dir, meta, progress=progress, log=say, on_step=on_step)
@@ -97,6 +113,8 @@ def train(dataset_dir: str | Path, out_dir: str | Path | None = None, *, name: s
             f"({loop.steps_per_epoch} per epoch)")
         state = loop.run()
         info = _info(ds, name, recipe, backend.name, prepared, loop, state, skipped)
+        if warm is not None:
+            info["resumed_from"] = warm.describe()
 
         def fill(tmp: Path) -> None:
             backend.save_adapter(prepared.model, tmp)

@@ -42,6 +42,9 @@ def model_card(info: dict[str, Any]) -> str:
         f"- LoRA r={h['lora_r']} alpha={h['lora_alpha']} dropout={h['lora_dropout']} on {h['target_modules']}\n"
         f"- {m['steps']} steps ({m['epochs']} epochs), train loss {m['train_loss']:.4f}, val loss {val}, "
         f"{m['tokens_per_s']:.0f} tokens/s\n"
-        f"- system prompt: `{info['system_prompt']}`\n\n"
+        f"- system prompt: `{info['system_prompt']}`\n"
+        + (f"- LoRA weights started from `{info['resumed_from']['path']}` (sha256 "
+           f"`{info['resumed_from']['weights_sha256'][:16]}`)\n" if info.get("resumed_from") else "")
+        + "\n"
         "Load with `PeftModel.from_pretrained(base, this_dir)` or serve with vLLM `--lora-modules`.\n"
     )

@@ -78,7 +78,8 @@ class ProseWriter:
                 return rng.choice(words)
         if node.get("enum"):
             words = vocab.enum_words(value, node["enum"])
-            return words[0] if len(words) == 1 or rng.random() < 0.4 else rng.choice(words[1:])
+            word = words[0] if len(words) == 1 or rng.random() < 0.4 else rng.choice(words[1:])
+            return word[:1].upper() + word[1:] if rng.random() < 0.15 else word  # "Pro plan" (any case)
         return vocab.spell_string(str(value), rng)
 
     def label(self, key: str, node: dict[str, Any]) -> str:

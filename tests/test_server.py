@@ -118,7 +118,7 @@ def test_concurrent_clients_are_serialized(client: openai.OpenAI) -> None:
 def test_event_loop_serves_while_inference_is_busy(served: tuple[str, Any], client: openai.OpenAI) -> None:
     url, router = served
     done: list[Any] = []
-    with router._lock:  # inference is "busy": the chat request waits in its worker thread
+    with router.busy():  # no decoding step runs: the chat request waits in the batcher
         t = threading.Thread(target=lambda: done.append(_ask(client, FLAG)))
         t.start()
         r = httpx.get(url + "/v1/models", timeout=30)
@@ -170,7 +170,11 @@ BAD_REQUESTS: list[tuple[str, Any, int]] = [
     ("remote ref", {"messages": MSG, "response_format": _fmt({"$ref": "https://x.test/s.json"}, True)}, 400),
     ("bad format type", {"messages": MSG, "response_format": {"type": "yaml"}}, 400),
     ("schema for another adapter", {"model": "flag", "messages": MSG, "response_format": _fmt(COLOR, True)}, 400),
-    ("stream", {"messages": MSG, "stream": True}, 400),
+    ("stream not a boolean", {"messages": MSG, "stream": "yes"}, 400),
+    ("stream_options without stream", {"messages": MSG, "stream_options": {"include_usage": True}}, 400),
+    ("temperature out of range", {"messages": MSG, "temperature": 9}, 400),
+    ("top_p not a number", {"messages": MSG, "top_p": "high"}, 400),
+    ("seed not an integer", {"messages": MSG, "seed": 1.5}, 400),
     ("n=2", {"messages": MSG, "n": 2}, 400),
     ("bad max_tokens", {"messages": MSG, "max_tokens": -1}, 400),
     ("too long prompt", {"messages": [{"role": "user", "content": "word " * 12000}]}, 400),

@@ -54,8 +54,11 @@ class Batcher:
         self._thread: threading.Thread | None = None
         self._closed = False
         self.served = 0
+        self.cancelled = 0
+        self.timed_out = 0
         self.steps = 0
         self.rows_stepped = 0
+        self.max_rows = 0  # the most rows one step decoded together
         self._job_seconds = 0.0  # EWMA of one job's time in the batch (Retry-After estimates)
 
     # -- callers ----------------------------------------------------------------------------------
@@ -87,7 +90,8 @@ class Batcher:
 
     def stats(self) -> dict[str, Any]:
         return {"waiting": len(self._waiting), "running": len(self._running), "max_batch": self.max_batch,
-                "max_queue": self.max_queue, "served": self.served, "steps": self.steps,
+                "max_queue": self.max_queue, "served": self.served, "cancelled": self.cancelled,
+                "timed_out": self.timed_out, "steps": self.steps, "max_rows_per_step": self.max_rows,
                 "mean_rows_per_step": round(self.rows_stepped / self.steps, 2) if self.steps else 0.0,
                 "alive": self.alive}
 
@@ -129,18 +133,15 @@ class Batcher:
             now = time.monotonic()
             while self._waiting and len(self.batch) + len(admit) < self.max_batch:
                 job = self._waiting.popleft()
-                if job.cancelled:
-                    job.finish(error=CancelledError("cancelled by the client"))
-                elif job.expired(now):
-                    job.finish(error=RequestTimeoutError("timed out in the queue"))
+                if job.cancelled or job.expired(now):
+                    self._settle(job, "in the queue")
                 else:
                     admit.append(job)
                     self._running.add(job)
             # The queue's tail may hold cancelled or expired jobs too: settle them now.
             for job in [j for j in self._waiting if j.cancelled or j.expired(now)]:
                 self._waiting.remove(job)
-                job.finish(error=CancelledError("cancelled by the client") if job.cancelled
-                           else RequestTimeoutError("timed out in the queue"))
+                self._settle(job, "in the queue")
             return admit
 
     def _loop(self) -> None:
@@ -150,18 +151,31 @@ class Batcher:
                 break
             try:
                 with self.lock:
+                    admit = self._still_wanted(admit)  # the lock may have been held (paused) meanwhile
                     if admit:
                         self.batch.add([job.row() for job in admit])
                     rows = len(self.batch)
                     events = self.batch.step()
                 self.steps += 1
                 self.rows_stepped += rows
+                self.max_rows = max(self.max_rows, rows)
                 self._dispatch(events)
                 self._reap()
             except Exception as exc:  # a bug in decoding: fail this batch, keep serving the next
                 log.exception("decoding step failed")
                 self._fail_running(InternalError(f"decoding failed: {type(exc).__name__}"))
         self._shutdown()
+
+    def _still_wanted(self, jobs: list[Job]) -> list[Job]:
+        now = time.monotonic()
+        gone = [job for job in jobs if job.cancelled or job.expired(now)]
+        if gone:
+            with self._cond:
+                for job in gone:
+                    self._running.discard(job)
+            for job in gone:
+                self._settle(job, "in the queue")
+        return [job for job in jobs if job not in gone]
 
     def _dispatch(self, events: list[Any]) -> None:
         for ev in events:
@@ -182,7 +196,16 @@ class Batcher:
                 spent = time.monotonic() - job.created
                 self._job_seconds = spent if not self._job_seconds else 0.8 * self._job_seconds + 0.2 * spent
             else:
-                job.finish(error=CancelledError("cancelled by the client"))
+                self._settle(job, "while decoding")
+
+    def _settle(self, job: Job, where: str) -> None:
+        """Finish a cancelled or expired job with its error, and count it."""
+        if job.cancelled:
+            self.cancelled += 1
+            job.finish(error=CancelledError(f"cancelled by the client {where}"))
+        else:
+            self.timed_out += 1
+            job.finish(error=RequestTimeoutError(f"timed out {where}"))
 
     def _reap(self) -> None:
         now = time.monotonic()
@@ -195,8 +218,7 @@ class Batcher:
             for job in gone:
                 self._running.discard(job)
         for job in gone:
-            job.finish(error=CancelledError("cancelled by the client") if job.cancelled
-                       else RequestTimeoutError("timed out while decoding"))
+            self._settle(job, "while decoding")
 
     def _fail_running(self, error: BaseException) -> None:
         with self._cond:

@@ -100,10 +100,20 @@ def test_each_row_gets_its_own_adapter_in_one_forward(peft_model: Any) -> None:
     cb = ContinuousBatch(model, stop_ids=stop, pad_id=0, forward=spy)
     rows = [Row(p, 10, key=(name, i), adapter=name) for i, p in enumerate(prompts)
             for name in ("flag", BASE_ADAPTER, "color")]
-    done = _run(cb, {0: rows})
+    done = _run(cb, {0: list(rows)})
     for (name, i), d in done.items():
         assert d.tokens == want[name][i], (name, i)
     assert {"flag", "color", BASE_ADAPTER} <= set(seen[1])  # one decoding step ran all three
+    from schema_specialist.serve.lora import MixedAdapterForward
+
+    fast = MixedAdapterForward(model)  # the server's forward: the same PEFT layers, hooks installed once
+    try:
+        assert fast.persistent
+        done = _run(ContinuousBatch(model, stop_ids=stop, pad_id=0, forward=fast), {0: rows})
+        for (name, i), d in done.items():
+            assert d.tokens == want[name][i], (name, i)
+    finally:
+        fast.close()
 
 
 @pytest.mark.parametrize("engine", ["llguidance", "xgrammar"])

@@ -55,7 +55,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory, tiny_mistral_dir: Path) -
 def router(registry: Path) -> Any:
     from schema_specialist.serve.router import Router
 
-    return Router(registry, max_new_tokens=24)
+    return Router(registry, max_new_tokens=24, dtype="float32")
 
 
 def _copy_registry(src: Path, dst: Path) -> Path:

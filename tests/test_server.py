@@ -339,7 +339,9 @@ def test_a_client_that_goes_away_leaves_the_queue(served: tuple[str, Any], strea
         else:  # the client gives up waiting
             with pytest.raises(httpx.ReadTimeout):
                 httpx.post(url + "/v1/chat/completions", timeout=1.0, json=body)
-        assert batcher.stats()["waiting"] + batcher.stats()["running"] == 1  # queued, not decoded
+        # queued, not decoded (or already settled: the hang-up may reach the batcher before this line)
+        stats = batcher.stats()
+        assert stats["waiting"] + stats["running"] == 1 or batcher.cancelled == cancelled + 1
         _wait_until(lambda: batcher.stats()["waiting"] == 0 or batcher.cancelled > cancelled)
     _wait_until(lambda: batcher.cancelled == cancelled + 1)
     assert batcher.stats()["running"] == 0

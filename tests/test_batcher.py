@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_router import COLOR, FLAG, OTHER, build_adapter
+from test_router import COLOR, FLAG, OTHER, build_registry
 
 from schema_specialist.serve.jobs import CancelledError, QueueFullError, RequestTimeoutError
 
@@ -30,9 +30,7 @@ REQUESTS: list[dict[str, Any]] = [
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory, tiny_mistral_dir: Path) -> Path:
-    root = tmp_path_factory.mktemp("batch") / "adapters"
-    build_adapter(tiny_mistral_dir, root, "flag", FLAG, seed=1)
-    build_adapter(tiny_mistral_dir, root, "color", COLOR, seed=2)
+    root = build_registry(tmp_path_factory, tiny_mistral_dir, "batch")
     return root
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_decoding import order_matcher
 from test_router import COLOR, FLAG, build_adapter
 
 from schema_specialist.generate.decoding import (
@@ -118,15 +119,8 @@ def test_each_row_gets_its_own_adapter_in_one_forward(peft_model: Any) -> None:
 
 @pytest.mark.parametrize("engine", ["llguidance", "xgrammar"])
 def test_grammar_rows_and_free_rows_share_a_batch(tiny: Any, engine: str) -> None:
-    import outlines
-
-    from schema_specialist.engines import EngineSet
-
     model, tok = tiny.model, tiny.tokenizer
-    engines = EngineSet(outlines.from_transformers(model, tok))
-    name, processor, _ = engines.pick(ORDER_SCHEMA, engine)
-    matcher = engines.get(name).row_constraint(processor)
-    assert matcher is not None
+    matcher = order_matcher(tiny, engine)
     prompts = _prompts(tok)
     stop = stop_ids_of(model, tok)
     free_alone = decode(model, prompts[:2], stop_ids=stop, pad_id=0, max_new_tokens=20)

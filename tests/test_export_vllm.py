@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from test_router import COLOR, FLAG, build_adapter
+from test_router import FLAG, build_registry
 
 from schema_specialist.cli import main
 from schema_specialist.training.export import vllm_problems, vllm_rank
@@ -18,9 +18,7 @@ from schema_specialist.training.export import vllm_problems, vllm_rank
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory, tiny_mistral_dir: Path) -> Path:
-    root = tmp_path_factory.mktemp("vllm") / "adapters"
-    build_adapter(tiny_mistral_dir, root, "flag", FLAG, seed=1)
-    build_adapter(tiny_mistral_dir, root, "color", COLOR, seed=2)
+    root = build_registry(tmp_path_factory, tiny_mistral_dir, "vllm")
     return root
 
 

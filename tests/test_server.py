@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from test_router import COLOR, FLAG, OTHER, build_adapter
+from test_router import COLOR, FLAG, OTHER, build_registry
 
 from schema_specialist.schema import schema_from_dict, schema_hash
 
@@ -21,9 +21,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, tiny_mistral_dir: Path) -> 
     from schema_specialist.serve.router import Router
     from schema_specialist.serve.server import ServerThread
 
-    root = tmp_path_factory.mktemp("srv") / "adapters"
-    build_adapter(tiny_mistral_dir, root, "flag", FLAG, seed=1)
-    build_adapter(tiny_mistral_dir, root, "color", COLOR, seed=2)
+    root = build_registry(tmp_path_factory, tiny_mistral_dir, "srv")
     router = Router(root, max_new_tokens=24)
     with ServerThread(router, "127.0.0.1", 0, max_body_bytes=64 * 1024) as url:
         yield url, router
@@ -406,15 +404,18 @@ def test_a_request_past_its_timeout_gets_503_with_retry_after(small_server: tupl
 
 
 def test_bad_requests_under_load_stay_4xx_and_good_ones_are_answered(served: tuple[str, Any]) -> None:
+    """The bad corpus (34 requests) sent while 16 good clients run: 0 5xx, every good request answered,
+    valid (strict) and served by its schema's adapter (the unknown schema by the constrained base)."""
     url = served[0]
-    good: list[Any] = []
+    good: list[tuple[dict[str, Any], Any]] = []
     bad: dict[str, int] = {}
+    owner = {id(FLAG): "flag", id(COLOR): "color", id(OTHER): None}
 
     def good_client(i: int) -> None:
-        c = openai.OpenAI(base_url=url + "/v1", api_key="x", max_retries=0, timeout=120)
+        c = openai.OpenAI(base_url=url + "/v1", api_key="x", max_retries=0, timeout=180)
         for j in range(2):
             schema = (FLAG, COLOR, OTHER)[(i + j) % 3]
-            good.append(_ask(c, schema, strict=True))
+            good.append((schema, _ask(c, schema, strict=True)))
 
     def bad_client() -> None:
         for name, body, _status in BAD_REQUESTS:
@@ -422,13 +423,15 @@ def test_bad_requests_under_load_stay_4xx_and_good_ones_are_answered(served: tup
             bad[name] = httpx.post(url + "/v1/chat/completions", content=content, timeout=60,
                                    headers={"content-type": "application/json"}).status_code
 
-    threads = [threading.Thread(target=good_client, args=(i,)) for i in range(4)] + [threading.Thread(target=bad_client)]
+    threads = [threading.Thread(target=good_client, args=(i,)) for i in range(16)] + [threading.Thread(target=bad_client)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join(180)
+        t.join(300)
+    assert len(BAD_REQUESTS) >= 30 and not [s for s in bad.values() if s >= 500]
     assert bad == {name: status for name, _body, status in BAD_REQUESTS}
-    assert len(good) == 8 and all(_meta(r)["valid"] is True for r in good)
+    assert len(good) == 32 and all(_meta(r)["valid"] is True for _s, r in good)
+    assert [_meta(r)["adapter"] for s, r in good] == [owner[id(s)] for s, _r in good]
 
 
 # -- generate against serve: the teacher loop --------------------------------------------------------

@@ -156,6 +156,9 @@ class Router:
             self.by_hash.setdefault(info.schema_sha256, info.name)
         self.model.eval()
         self.dtype = str(self.hf_model.dtype).removeprefix("torch.")
+        from .attention import use_decode_attention
+
+        use_decode_attention(self.hf_model)  # decoding steps: two matmuls, not torch's CPU SDPA kernel
         self._cache_lock = threading.Lock()
         self._schemas: dict[str, Schema] = {}
         from .grammars import Grammars

@@ -102,6 +102,7 @@ class Router:
                  request_timeout: float | None = None) -> None:
         from ..generate.decoding import pad_id_of, stop_ids_of
         from ..models import load_model
+        from ..quiet import quiet_libraries
 
         self.root = Path(adapters_dir)
         self.max_new_tokens = max_new_tokens
@@ -137,15 +138,16 @@ class Router:
         for info in good:
             pname = _peft_name(info.name, taken)
             try:
-                if not self._peft:
-                    from peft import PeftModel
+                with quiet_libraries():  # PEFT's FutureWarnings on transformers' deprecated names
+                    if not self._peft:
+                        from peft import PeftModel
 
-                    # LoRA weights stay fp32 (PEFT's default upcast): with bf16 base weights the small
-                    # LoRA matmuls run faster in fp32 on CPU (scripts/bench_serve.py measures both).
-                    self.model = PeftModel.from_pretrained(
-                        self.hf_model, str(info.path), adapter_name=pname, is_trainable=False)
-                else:
-                    self.model.load_adapter(str(info.path), adapter_name=pname, is_trainable=False)
+                        # LoRA weights stay fp32 (PEFT's default upcast): with bf16 base weights the small
+                        # LoRA matmuls of a decoding step run faster in fp32 on CPU.
+                        self.model = PeftModel.from_pretrained(
+                            self.hf_model, str(info.path), adapter_name=pname, is_trainable=False)
+                    else:
+                        self.model.load_adapter(str(info.path), adapter_name=pname, is_trainable=False)
             except Exception as exc:  # PEFT raises many types for a broken adapter
                 raise SchemagenError(f"adapter {info.name!r} does not load: {str(exc).splitlines()[0][:200]}",
                                      info.path) from None

@@ -79,17 +79,23 @@ def test_sampling_is_reproducible_with_a_seed(tiny: Any) -> None:
     assert [d.tokens for d in a] == [d.tokens for d in b]
 
 
-@pytest.mark.parametrize("engine", ["llguidance", "xgrammar"])
-def test_grammar_rows_write_valid_json_even_from_a_random_model(tiny: Any, engine: str) -> None:
+def order_matcher(loaded: Any, engine: str) -> Any:
+    """`engine`'s per-row matcher factory for ORDER_SCHEMA on a loaded model."""
     import outlines
 
     from schema_specialist.engines import EngineSet
 
-    model, tok = tiny.model, tiny.tokenizer
-    engines = EngineSet(outlines.from_transformers(model, tok))
+    engines = EngineSet(outlines.from_transformers(loaded.model, loaded.tokenizer))
     name, processor, _ = engines.pick(ORDER_SCHEMA, engine)
     rows = engines.get(name).row_constraint(processor)
     assert rows is not None
+    return rows
+
+
+@pytest.mark.parametrize("engine", ["llguidance", "xgrammar"])
+def test_grammar_rows_write_valid_json_even_from_a_random_model(tiny: Any, engine: str) -> None:
+    model, tok = tiny.model, tiny.tokenizer
+    rows = order_matcher(tiny, engine)
     got = decode(model, _prompts(tok) * 2, stop_ids=stop_ids_of(model, tok), pad_id=0, max_new_tokens=200,
                  temperature=1.0, seed=1, constraint=rows, batch_size=4)
     for d in got:

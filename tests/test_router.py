@@ -41,11 +41,17 @@ def build_adapter(base_dir: Path, root: Path, name: str, schema: dict[str, Any],
     return out
 
 
+def build_registry(tmp_path_factory: pytest.TempPathFactory, base_dir: Path, label: str) -> Path:
+    """A fresh registry of two adapters on `base_dir`: `flag` (FLAG) and `color` (COLOR)."""
+    root = tmp_path_factory.mktemp(label) / "adapters"
+    build_adapter(base_dir, root, "flag", FLAG, seed=1)
+    build_adapter(base_dir, root, "color", COLOR, seed=2)
+    return root
+
+
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory, tiny_mistral_dir: Path) -> Path:
-    root = tmp_path_factory.mktemp("reg") / "adapters"
-    build_adapter(tiny_mistral_dir, root, "flag", FLAG, seed=1)
-    build_adapter(tiny_mistral_dir, root, "color", COLOR, seed=2)
+    root = build_registry(tmp_path_factory, tiny_mistral_dir, "reg")
     (root / "flag" / "eval.json").write_text(json.dumps(
         {"validity": 0.95, "n": 200, "ci95": [0.91, 0.97], "target": 0.9}), encoding="utf-8")
     return root
@@ -55,7 +61,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory, tiny_mistral_dir: Path) -
 def router(registry: Path) -> Any:
     from schema_specialist.serve.router import Router
 
-    return Router(registry, max_new_tokens=24)
+    return Router(registry, max_new_tokens=24, dtype="float32")
 
 
 def _copy_registry(src: Path, dst: Path) -> Path:

@@ -12,17 +12,31 @@ import click
 @click.option("--host", default="127.0.0.1", help="Interface to listen on (loopback by default).")
 @click.option("--port", default=8000, type=click.IntRange(0, 65535), help="TCP port.")
 @click.option("--max-new-tokens", default=256, type=click.IntRange(1, 4096), help="Upper bound per answer.")
+@click.option("--max-batch", default=16, type=click.IntRange(1, 512),
+              help="Requests decoded together (1 = one at a time).")
+@click.option("--gather-ms", default=5.0, type=click.FloatRange(0, 1000),
+              help="How long an idle batcher waits for more requests before it starts a batch.")
+@click.option("--max-queue", default=256, type=click.IntRange(1),
+              help="Requests queued or decoding at once; past it, 429 with Retry-After.")
+@click.option("--request-timeout", default=300.0, type=click.FloatRange(0),
+              help="Seconds a request may wait and decode before it fails with 503 (0: no limit).")
+@click.option("--dtype", default="auto", type=click.Choice(["auto", "bfloat16", "float32"]),
+              help="Base weights; auto = bfloat16 on CPUs with AVX512-BF16/AMX (as eval), else float32.")
 @click.option("--max-body-bytes", default=1 << 20, type=click.IntRange(1024), help="Larger bodies get 413.")
 @click.option("--threads", default=None, type=click.IntRange(1), help="torch CPU threads.")
-def command(adapters_dir: str, base: str | None, host: str, port: int, max_new_tokens: int,
-            max_body_bytes: int, threads: int | None) -> None:
-    """Serve POST /v1/chat/completions and GET /v1/models, routing each schema to its adapter."""
+def command(adapters_dir: str, base: str | None, host: str, port: int, max_new_tokens: int, max_batch: int,
+            gather_ms: float, max_queue: int, request_timeout: float, dtype: str, max_body_bytes: int,
+            threads: int | None) -> None:
+    """Serve POST /v1/chat/completions, GET /v1/models and GET /health, routing each schema to its adapter."""
     from ..serve.router import Router
     from ..serve.server import serve
 
-    router = Router(adapters_dir, base, max_new_tokens=max_new_tokens, threads=threads)
-    click.echo(f"schemagen: base {router.base_spec}; adapters: {', '.join(router.names) or '(none)'}", err=True)
+    router = Router(adapters_dir, base, max_new_tokens=max_new_tokens, threads=threads, dtype=dtype,
+                    max_batch=max_batch, gather_ms=gather_ms, max_queue=max_queue,
+                    request_timeout=request_timeout or None)
+    click.echo(f"schemagen: base {router.base_spec} ({router.dtype}); adapters: {', '.join(router.names) or '(none)'}",
+               err=True)
     for name, why in router.skipped.items():
         click.echo(f"schemagen: skipped adapter {name}: {why}", err=True)
-    click.echo(f"schemagen: serving on http://{host}:{port}/v1", err=True)
+    click.echo(f"schemagen: serving on http://{host}:{port}/v1 (max batch {max_batch}, queue {max_queue})", err=True)
     serve(router, host, port, max_body_bytes=max_body_bytes)

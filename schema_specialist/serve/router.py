@@ -5,21 +5,21 @@
     ans.value, ans.adapter, ans.path, ans.valid
 
 Paths: `adapter` (the specialist, short prompt, free decoding), `constrained` (no adapter for the
-schema: the base model with adapters disabled, the schema in the prompt, constrained decoding) and
+schema: the base model, the schema in the prompt, constrained decoding) and
 `adapter+constrained-retry` (strict: the adapter's answer was invalid, so the adapter answers again
-under constraints). Inference is serialized by a lock: one `Router` is safe to share across threads.
+under the schema's grammar). Every request becomes a `Plan` (checked and routed in the caller's
+thread) and then a `Job` for the `Batcher`, whose one thread decodes all concurrent requests in one
+batch: adapters mixed through PEFT's per-row `adapter_names`, bf16 weights where the CPU has them.
+`answer` is safe to call from many threads at once; that is how they share a batch.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import re
 import threading
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,10 @@ from ..errors import SchemagenError
 from ..prompts import schema_messages, task_messages
 from ..registry import AdapterInfo, check_name, scan
 from ..schema import Schema, schema_from_dict, schema_hash
+from .batcher import DEFAULT_GATHER_MS, DEFAULT_MAX_BATCH, DEFAULT_MAX_QUEUE, Batcher
+from .jobs import Answer, Job, Plan
+
+__all__ = ["Answer", "Plan", "PromptTooLongError", "RouteError", "Router", "UnknownAdapterError"]
 
 log = logging.getLogger(__name__)
 
@@ -47,28 +51,6 @@ class UnknownAdapterError(RouteError):
 
 class PromptTooLongError(SchemagenError):
     """The prompt does not fit the served context."""
-
-
-@dataclass
-class Answer:
-    """One routed answer and how it was made."""
-
-    json_text: str
-    value: Any
-    adapter: str | None
-    path: str  # "adapter" | "constrained" | "adapter+constrained-retry" | "base" (no schema, no adapter)
-    valid: bool | None  # None: no schema to check against
-    errors: list[str] = field(default_factory=list)
-    engine: str | None = None
-    schema_sha256: str | None = None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    finish_reason: str = "stop"
-    seconds: float = 0.0
-    first_text: str | None = None  # the adapter's invalid first answer when it was retried
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
 def _base_key(spec: str) -> str:
@@ -110,21 +92,17 @@ def _depth(value: Any) -> int:
     return deepest
 
 
-def _error_lines(errors: list[Any], limit: int = 5) -> list[str]:
-    lines = []
-    for err in errors[:limit]:
-        where = "/".join(str(p) for p in err.absolute_path) or "(root)"
-        lines.append(f"{where}: {' '.join(str(err.message).split())[:200]}")
-    return lines
-
-
 class Router:
     """The base model loaded once, every registry adapter loaded with PEFT, and per-request routing."""
 
     def __init__(self, adapters_dir: str | Path, base: str | None = None, *,
                  max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, max_prompt_tokens: int | None = None,
-                 dtype: str = "float32", threads: int | None = None) -> None:
+                 dtype: str = "auto", threads: int | None = None, max_batch: int = DEFAULT_MAX_BATCH,
+                 gather_ms: float = DEFAULT_GATHER_MS, max_queue: int = DEFAULT_MAX_QUEUE,
+                 request_timeout: float | None = None) -> None:
+        from ..generate.decoding import pad_id_of, stop_ids_of
         from ..models import load_model
+        from ..quiet import quiet_libraries
 
         self.root = Path(adapters_dir)
         self.max_new_tokens = max_new_tokens
@@ -160,13 +138,16 @@ class Router:
         for info in good:
             pname = _peft_name(info.name, taken)
             try:
-                if not self._peft:
-                    from peft import PeftModel
+                with quiet_libraries():  # PEFT's FutureWarnings on transformers' deprecated names
+                    if not self._peft:
+                        from peft import PeftModel
 
-                    self.model = PeftModel.from_pretrained(
-                        self.hf_model, str(info.path), adapter_name=pname, is_trainable=False)
-                else:
-                    self.model.load_adapter(str(info.path), adapter_name=pname, is_trainable=False)
+                        # LoRA weights stay fp32 (PEFT's default upcast): with bf16 base weights the small
+                        # LoRA matmuls of a decoding step run faster in fp32 on CPU.
+                        self.model = PeftModel.from_pretrained(
+                            self.hf_model, str(info.path), adapter_name=pname, is_trainable=False)
+                    else:
+                        self.model.load_adapter(str(info.path), adapter_name=pname, is_trainable=False)
             except Exception as exc:  # PEFT raises many types for a broken adapter
                 raise SchemagenError(f"adapter {info.name!r} does not load: {str(exc).splitlines()[0][:200]}",
                                      info.path) from None
@@ -176,12 +157,24 @@ class Router:
         for info in sorted(good, key=lambda i: (-(i.validity if i.validity is not None else -1.0), i.name)):
             self.by_hash.setdefault(info.schema_sha256, info.name)
         self.model.eval()
-        self._active: str | None = next(iter(self._peft.values()), None)
-        self._lock = threading.Lock()
+        self.dtype = str(self.hf_model.dtype).removeprefix("torch.")
+        from .attention import use_decode_attention
+
+        use_decode_attention(self.hf_model)  # decoding steps: two matmuls, not torch's CPU SDPA kernel
         self._cache_lock = threading.Lock()
-        self._outlines: Any = None
-        self._engines: Any = None
         self._schemas: dict[str, Schema] = {}
+        from .grammars import Grammars
+
+        self.grammars = Grammars(self.hf_model, self.tokenizer)
+        self.request_timeout = request_timeout
+        forward = None
+        if self._peft:
+            from .lora import MixedAdapterForward
+
+            forward = MixedAdapterForward(self.model)
+        self.batcher = Batcher(self.model, stop_ids=stop_ids_of(self.hf_model, self.tokenizer),
+                               pad_id=pad_id_of(self.tokenizer), max_batch=max_batch, gather_ms=gather_ms,
+                               max_queue=max_queue, forward=forward)
         limit = int(getattr(self.hf_model.config, "max_position_embeddings", 0) or 4096)
         self.max_prompt_tokens = max_prompt_tokens or max(16, min(limit, 8192) - max_new_tokens)
         self.base_aliases = {BASE_ID, self.base_spec, Path(self.base_spec).name, self.base_path.name}
@@ -244,92 +237,27 @@ class Router:
             return self.adapters[name] if name else None
         return None
 
-    # -- generation --------------------------------------------------------------------------------
+    # -- planning and answering ----------------------------------------------------------------------
 
-    def _activate(self, name: str) -> None:
-        pname = self._peft[name]
-        if self._active != pname:
-            self.model.set_adapter(pname)
-            self._active = pname
+    def _prompt(self, messages: list[dict[str, str]]) -> list[int]:
+        from ..generate.decoding import chat_ids
 
-    @contextlib.contextmanager
-    def _base_only(self) -> Iterator[None]:
-        """Adapters off for the duration (PEFT's context manager), a no-op without adapters."""
-        if self._peft:
-            with self.model.disable_adapter():
-                yield
-        else:
-            yield
+        ids = chat_ids(self.tokenizer, messages)
+        if len(ids) > self.max_prompt_tokens:
+            raise PromptTooLongError(f"prompt is {len(ids)} tokens, more than the {self.max_prompt_tokens} served")
+        return ids
 
-    def _outlines_model(self) -> Any:
-        if self._outlines is None:
-            import outlines
+    def _task_messages(self, info: AdapterInfo, question: str) -> list[dict[str, str]]:
+        messages = task_messages(question)
+        system = info.meta.get("system_prompt") if isinstance(info.meta, dict) else None
+        if isinstance(system, str) and system:
+            messages[0] = {"role": "system", "content": system}  # the prompt the adapter was trained with
+        return messages
 
-            from ..engines import EngineSet
-
-            # The bare HF model: LoRA layers are injected into it in place, so the active adapter
-            # (or `disable_adapter`) applies to outlines' calls too.
-            self._outlines = outlines.from_transformers(self.hf_model, self.tokenizer)
-            self._engines = EngineSet(self._outlines)
-        return self._outlines
-
-    def _prompt_ids(self, messages: list[dict[str, str]]) -> Any:
-        enc = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
-                                                 return_dict=True)
-        n = int(enc["input_ids"].shape[1])
-        if n > self.max_prompt_tokens:
-            raise PromptTooLongError(f"prompt is {n} tokens, more than the {self.max_prompt_tokens} served")
-        return enc
-
-    def _generate_free(self, messages: list[dict[str, str]], max_new: int) -> tuple[str, int, int, str]:
-        import torch
-
-        enc = self._prompt_ids(messages)
-        with torch.inference_mode():
-            out = self.model.generate(**enc, max_new_tokens=max_new, do_sample=False,
-                                      pad_token_id=self.tokenizer.pad_token_id)
-        new = out[0, enc["input_ids"].shape[1]:].tolist()
-        eos = self.tokenizer.eos_token_id
-        stop = eos in new if eos is not None else False
-        text = self.tokenizer.decode(new, skip_special_tokens=True)
-        return text, int(enc["input_ids"].shape[1]), len(new), "stop" if stop or len(new) < max_new else "length"
-
-    def _generate_constrained(self, messages: list[dict[str, str]], schema: dict[str, Any],
-                              max_new: int) -> tuple[str, int, int, str, str]:
-        import torch
-        from outlines.generator import SteerableGenerator
-        from outlines.inputs import Chat
-
-        model = self._outlines_model()
-        prompt_tokens = int(self._prompt_ids(messages)["input_ids"].shape[1])
-        engine, processor, _failures = self._engines.pick(schema)
-        generator = SteerableGenerator.from_processor(model, processor)
-        with torch.inference_mode():
-            text = generator(Chat(messages), max_new_tokens=max_new, do_sample=False,
-                             pad_token_id=self.tokenizer.pad_token_id)
-        text = str(text)
-        n = len(self.tokenizer.encode(text, add_special_tokens=False))
-        return text, prompt_tokens, n, "length" if n >= max_new else "stop", engine
-
-    @staticmethod
-    def _check(text: str, checked: Schema | None) -> tuple[Any, bool | None, list[str]]:
-        try:
-            value = json.loads(text)
-        except ValueError as exc:
-            return None, (False if checked is not None else None), [f"not valid JSON: {exc}"[:200]]
-        if checked is None:
-            return value, None, []
-        errors = checked.errors(value)
-        return value, not errors, _error_lines(errors)
-
-    def answer(self, question: str, schema: dict[str, Any] | None = None, *, adapter: str | None = None,
-               strict: bool = True, max_new_tokens: int | None = None) -> Answer:
-        """Answer `question` as JSON for `schema` (routed by its hash) or with the adapter named `adapter`.
-
-        With `strict`, an adapter answer that fails validation is retried under constrained decoding.
-        Without a schema or an adapter, the base model answers freely (path "base").
-        """
-        t0 = time.perf_counter()
+    def plan(self, question: str, schema: dict[str, Any] | None = None, *, adapter: str | None = None,
+             strict: bool = True, max_new_tokens: int | None = None, temperature: float = 0.0,
+             top_p: float = 1.0, seed: int | None = None) -> Plan:
+        """Check and route one request (raising the one-line errors a 4xx reports); nothing is decoded."""
         if not isinstance(question, str):
             raise SchemagenError("question must be a string")
         checked = self.check_schema(schema) if schema is not None else None
@@ -337,31 +265,49 @@ class Router:
         if checked is None and info is not None and info.schema is not None:
             checked = self.check_schema(info.schema)
         max_new = max(1, min(int(max_new_tokens or self.max_new_tokens), self.max_new_tokens))
-        with self._lock:
-            if info is not None:
-                self._activate(info.name)
-                msgs = task_messages(question)
-                text, p, c, finish = self._generate_free(msgs, max_new)
-                value, valid, errors = self._check(text.strip(), checked)
-                ans = Answer(text.strip(), value, info.name, "adapter", valid, errors, None,
-                             info.schema_sha256, p, c, finish)
-                if strict and valid is False and checked is not None:
-                    text2, p2, c2, finish2, engine = self._generate_constrained(msgs, checked.raw, max_new)
-                    value, valid, errors = self._check(text2.strip(), checked)
-                    ans = Answer(text2.strip(), value, info.name, "adapter+constrained-retry", valid, errors,
-                                 engine, info.schema_sha256, p + p2, c + c2, finish2, first_text=ans.json_text)
-            elif checked is not None:
-                with self._base_only():
-                    text, p, c, finish, engine = self._generate_constrained(
-                        schema_messages(question, checked.raw), checked.raw, max_new)
-                value, valid, errors = self._check(text.strip(), checked)
-                ans = Answer(text.strip(), value, None, "constrained", valid, errors, engine,
-                             checked.sha256, p, c, finish)
-            else:
-                with self._base_only():
-                    text, p, c, finish = self._generate_free([{"role": "user", "content": question}], max_new)
-                ans = Answer(text, None, None, "base", None, [], None, None, p, c, finish)
-                with contextlib.suppress(ValueError):
-                    ans.value = json.loads(text)
-        ans.seconds = time.perf_counter() - t0
-        return ans
+        if info is not None:
+            grammar = self.grammars.get(checked) if strict and checked is not None else None
+            plan = Plan("adapter", self._prompt(self._task_messages(info, question)), max_new, info.name,
+                        self._peft[info.name], checked, strict, grammar)
+        elif checked is not None:
+            plan = Plan("constrained", self._prompt(schema_messages(question, checked.raw)), max_new,
+                        checked=checked, grammar=self.grammars.get(checked))
+        else:
+            plan = Plan("base", self._prompt([{"role": "user", "content": question}]), max_new)
+        plan.temperature, plan.top_p = max(0.0, float(temperature)), min(1.0, max(0.0, float(top_p)))
+        plan.seed = int(seed) if seed is not None else 0
+        return plan
+
+    def submit(self, plan: Plan, *, stream: bool = False, listener: Callable[[str, Any], None] | None = None,
+               timeout: float | None = None) -> Job:
+        """Queue a planned request for the batcher; raises QueueFullError / ServerClosedError at once."""
+        job = Job(plan, self.tokenizer, stream=stream, listener=listener,
+                  timeout=timeout if timeout is not None else self.request_timeout)
+        self.batcher.submit(job)
+        return job
+
+    def cancel(self, job: Job) -> None:
+        self.batcher.cancel(job)
+
+    def answer(self, question: str, schema: dict[str, Any] | None = None, *, adapter: str | None = None,
+               strict: bool = True, max_new_tokens: int | None = None, temperature: float = 0.0,
+               top_p: float = 1.0, seed: int | None = None) -> Answer:
+        """Answer `question` as JSON for `schema` (routed by its hash) or with the adapter named `adapter`.
+
+        With `strict`, an adapter answer that fails validation is retried under the schema's grammar.
+        Without a schema or an adapter, the base model answers freely (path "base"). Calls from
+        several threads at once are decoded in one batch.
+        """
+        plan = self.plan(question, schema, adapter=adapter, strict=strict, max_new_tokens=max_new_tokens,
+                         temperature=temperature, top_p=top_p, seed=seed)
+        return self.submit(plan).wait()
+
+    @contextlib.contextmanager
+    def busy(self) -> Iterator[None]:
+        """Hold the model: no decoding step runs inside this block (tests)."""
+        with self.batcher.paused():
+            yield
+
+    def close(self) -> None:
+        """Stop the decoding thread (queued requests fail with ServerClosedError)."""
+        self.batcher.close()

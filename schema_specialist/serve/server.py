@@ -1,107 +1,64 @@
-"""An OpenAI-compatible server over a `Router`: `POST /v1/chat/completions`, `GET /v1/models`.
+"""An OpenAI-compatible server over a `Router`: `POST /v1/chat/completions`, `GET /v1/models`, `GET /health`.
 
 `response_format: {"type": "json_schema", "json_schema": {"name", "schema", "strict"}}` routes to the
 adapter made for that schema (canonical hash); `model` may name an adapter directly. Every answer is
-validated before it is returned; the top-level `schemagen` object says which path served it. Bad
-requests get a 4xx with an OpenAI-style error body; inference runs in a worker thread, one at a time.
+validated before it is returned; the top-level `schemagen` object says which path served it.
+Requests are checked and routed in a worker thread, then decoded by the router's batcher together
+with every other request in flight; `stream: true` sends OpenAI's `chat.completion.chunk` events
+(a strict adapter answer is sent once validated, since a retry would replace it). A client that
+goes away leaves the batch; a full queue answers 429 with Retry-After; bad requests get a 4xx
+with an OpenAI-style error body.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
-import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from ..errors import SchemagenError
+from .protocol import ApiError, chunk, completion, meta, new_id, parse_chat_request, sse, usage
 from .thread import AppThread, bind
+
+__all__ = ["ApiError", "ServerThread", "create_app", "error_handlers", "parse_chat_request", "serve"]
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1 << 20
-MAX_MESSAGES = 256
-ROLES = {"system", "developer", "user", "assistant", "tool"}
+KEEPALIVE_S = 0.5  # a stream with nothing to send writes an SSE comment this often (disconnects show)
 
 
-class ApiError(Exception):
-    """An error answered as `{"error": {"message", "type", "param", "code"}}` with an HTTP status."""
+def job_error(exc: BaseException) -> ApiError:
+    """The HTTP error for a request that ended without an answer."""
+    from .jobs import CancelledError, QueueFullError, RequestTimeoutError, ServerClosedError
 
-    def __init__(self, status: int, message: str, *, type: str = "invalid_request_error",
-                 param: str | None = None, code: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.type, self.param, self.code = status, message, type, param, code
-
-    def body(self) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
-
-
-def _text(content: Any, where: str) -> str:
-    """A message's text: a string, or the text parts of a content list."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = []
-        for i, part in enumerate(content):
-            if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
-                raise ApiError(400, f"{where}.content[{i}]: only text parts are supported",
-                               param=f"{where}.content")
-            parts.append(part["text"])
-        return "\n".join(parts)
-    raise ApiError(400, f"{where}.content must be a string or a list of text parts", param=f"{where}.content")
+    if isinstance(exc, QueueFullError):
+        return ApiError(429, f"server busy: {exc}; retry later", type="rate_limit_error", code="queue_full",
+                        retry_after=exc.retry_after)
+    if isinstance(exc, RequestTimeoutError):
+        return ApiError(503, f"request timed out: {exc}", type="server_error", code="timeout", retry_after=5)
+    if isinstance(exc, ServerClosedError):
+        return ApiError(503, str(exc), type="server_error", code="unavailable", retry_after=5)
+    if isinstance(exc, CancelledError):
+        return ApiError(499, str(exc), code="cancelled")
+    return ApiError(500, "internal server error", type="server_error")
 
 
-def parse_chat_request(payload: Any, max_new_tokens: int) -> dict[str, Any]:
-    """Check a chat-completions body; return the Router.answer arguments it asks for."""
-    if not isinstance(payload, dict):
-        raise ApiError(400, "request body must be a JSON object")
-    messages = payload.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise ApiError(400, "'messages' is required: a non-empty list", param="messages",
-                       code="missing_required_parameter" if messages is None else None)
-    if len(messages) > MAX_MESSAGES:
-        raise ApiError(400, f"at most {MAX_MESSAGES} messages", param="messages")
-    question = None
-    for i, m in enumerate(messages):
-        if not isinstance(m, dict) or m.get("role") not in ROLES:
-            raise ApiError(400, f"messages[{i}] must be an object with a role in {sorted(ROLES)}",
-                           param=f"messages[{i}]")
-        text = _text(m.get("content"), f"messages[{i}]")
-        if m["role"] == "user":
-            question = text
-    if question is None:
-        raise ApiError(400, "no user message to answer", param="messages")
-    model = payload.get("model")
-    if model is not None and (not isinstance(model, str) or not model):
-        raise ApiError(400, "'model' must be a non-empty string", param="model")
-    if payload.get("stream"):
-        raise ApiError(400, "streaming is not supported", param="stream", code="unsupported_parameter")
-    n = payload.get("n", 1)
-    if n not in (1, None):
-        raise ApiError(400, "only n=1 is supported", param="n", code="unsupported_parameter")
-    limit = payload.get("max_completion_tokens", payload.get("max_tokens"))
-    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
-        raise ApiError(400, "max_tokens must be a positive integer", param="max_tokens")
-    schema, strict = None, False
-    fmt = payload.get("response_format")
-    if fmt is not None:
-        if not isinstance(fmt, dict) or fmt.get("type") not in ("text", "json_object", "json_schema"):
-            raise ApiError(400, "response_format.type must be 'text', 'json_object' or 'json_schema'",
-                           param="response_format")
-        if fmt["type"] == "json_object":
-            schema = {"type": "object"}
-        elif fmt["type"] == "json_schema":
-            spec = fmt.get("json_schema")
-            if not isinstance(spec, dict) or not isinstance(spec.get("schema"), dict):
-                raise ApiError(400, "response_format.json_schema.schema must be a JSON object",
-                               param="response_format.json_schema.schema")
-            schema = spec["schema"]
-            strict = spec.get("strict") is True
-    return {"question": question, "schema": schema, "adapter": model, "strict": strict,
-            "max_new_tokens": min(limit or max_new_tokens, max_new_tokens)}
+def plan_error(exc: SchemagenError) -> ApiError:
+    """The 4xx for a request the router refused while planning it."""
+    from .router import PromptTooLongError, RouteError, UnknownAdapterError
+
+    if isinstance(exc, UnknownAdapterError):
+        return ApiError(404, str(exc), param="model", code="model_not_found")
+    if isinstance(exc, RouteError):
+        return ApiError(400, str(exc), param="model", code="invalid_value")
+    if isinstance(exc, PromptTooLongError):
+        return ApiError(400, str(exc), param="messages", code="context_length_exceeded")
+    # the schema: invalid, non-local $ref, no engine compiles it
+    return ApiError(400, str(exc), param="response_format", code="invalid_value")
 
 
 def create_app(router: Any, *, max_body_bytes: int = MAX_BODY_BYTES) -> Any:
@@ -109,15 +66,13 @@ def create_app(router: Any, *, max_body_bytes: int = MAX_BODY_BYTES) -> Any:
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
     from starlette.requests import Request
-    from starlette.responses import JSONResponse
+    from starlette.responses import JSONResponse, StreamingResponse
     from starlette.routing import Route
 
-    from .router import BASE_ID, PromptTooLongError, RouteError, UnknownAdapterError
+    from .jobs import JobError
+    from .router import BASE_ID
 
     started = int(time.time())
-
-    def error(exc: ApiError) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status)
 
     async def read_body(request: Request) -> bytes:
         declared = request.headers.get("content-length")
@@ -127,11 +82,11 @@ def create_app(router: Any, *, max_body_bytes: int = MAX_BODY_BYTES) -> Any:
             if int(declared) > max_body_bytes:
                 raise ApiError(413, f"request body over {max_body_bytes} bytes", code="request_too_large")
         chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
+        async for part in request.stream():
+            size += len(part)
             if size > max_body_bytes:
                 raise ApiError(413, f"request body over {max_body_bytes} bytes", code="request_too_large")
-            chunks.append(chunk)
+            chunks.append(part)
         return b"".join(chunks)
 
     def model_card(name: str) -> dict[str, Any]:
@@ -154,39 +109,85 @@ def create_app(router: Any, *, max_body_bytes: int = MAX_BODY_BYTES) -> Any:
         return JSONResponse(model_card(name))
 
     async def health(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok", "adapters": len(router.names)})
+        stats = router.batcher.stats()
+        ok = bool(stats["alive"])
+        return JSONResponse({"status": "ok" if ok else "unavailable", "adapters": len(router.names),
+                             "dtype": router.dtype, **stats}, status_code=200 if ok else 503)
 
-    async def chat(request: Request) -> JSONResponse:
+    async def wait_answer(request: Request, job: Any, events: asyncio.Queue[tuple[str, Any]]) -> Any:
+        """The job's answer; the job is cancelled if the client disconnects first."""
+        try:
+            while True:
+                try:
+                    kind, payload = await asyncio.wait_for(events.get(), KEEPALIVE_S)
+                except TimeoutError:
+                    if await request.is_disconnected():
+                        router.cancel(job)
+                        raise ApiError(499, "client closed the request", code="cancelled") from None
+                    continue
+                if kind == "answer":
+                    return payload
+                if kind == "error":
+                    raise job_error(payload)
+        finally:
+            if not job.done:
+                router.cancel(job)
+
+    async def stream(job: Any, events: asyncio.Queue[tuple[str, Any]], model: str,
+                     include_usage: bool) -> AsyncIterator[bytes]:
+        cid, created = new_id(), int(time.time())
+        try:
+            yield sse(chunk(cid, model, created, {"role": "assistant", "content": ""}))
+            while True:
+                try:
+                    kind, payload = await asyncio.wait_for(events.get(), KEEPALIVE_S)
+                except TimeoutError:
+                    yield b": keep-alive\n\n"  # a write: a client that left shows up as a failed send
+                    continue
+                if kind == "delta":
+                    yield sse(chunk(cid, model, created, {"content": payload}))
+                elif kind == "answer":
+                    yield sse(chunk(cid, model, created, {}, payload.finish_reason, schemagen=meta(payload)))
+                    if include_usage:
+                        yield sse({"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
+                                   "system_fingerprint": None, "choices": [], "usage": usage(payload)})
+                    yield sse("[DONE]")
+                    return
+                elif kind == "error":
+                    yield sse(job_error(payload).body())
+                    return
+        finally:  # the client went away (the stream was cancelled or closed) or the answer was sent
+            if not job.done:
+                router.cancel(job)
+
+    async def chat(request: Request) -> Any:
         body = await read_body(request)
         try:
             payload = json.loads(body)
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise ApiError(400, f"body is not valid JSON: {str(exc)[:120]}", code="invalid_json") from None
         args = parse_chat_request(payload, router.max_new_tokens)
+        streaming, include_usage = args.pop("stream"), args.pop("include_usage")
         try:
-            ans = await run_in_threadpool(lambda: router.answer(**args))
-        except UnknownAdapterError as exc:
-            raise ApiError(404, str(exc), param="model", code="model_not_found") from None
-        except RouteError as exc:
-            raise ApiError(400, str(exc), param="model", code="invalid_value") from None
-        except PromptTooLongError as exc:
-            raise ApiError(400, str(exc), param="messages", code="context_length_exceeded") from None
-        except SchemagenError as exc:  # the schema: invalid, non-local $ref, no engine compiles it
-            raise ApiError(400, str(exc), param="response_format", code="invalid_value") from None
-        return JSONResponse({
-            "id": f"chatcmpl-{uuid.uuid4().hex}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": ans.adapter or BASE_ID,
-            "system_fingerprint": None,
-            "choices": [{"index": 0, "logprobs": None, "finish_reason": ans.finish_reason,
-                         "message": {"role": "assistant", "content": ans.json_text, "refusal": None}}],
-            "usage": {"prompt_tokens": ans.prompt_tokens, "completion_tokens": ans.completion_tokens,
-                      "total_tokens": ans.prompt_tokens + ans.completion_tokens},
-            "schemagen": {"adapter": ans.adapter, "path": ans.path, "valid": ans.valid, "engine": ans.engine,
-                          "errors": ans.errors, "schema_sha256": ans.schema_sha256,
-                          "seconds": round(ans.seconds, 4)},
-        })
+            plan = await run_in_threadpool(lambda: router.plan(**args))
+        except SchemagenError as exc:
+            raise plan_error(exc) from None
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+
+        def listener(kind: str, payload: Any) -> None:  # called from the batcher thread
+            loop.call_soon_threadsafe(events.put_nowait, (kind, payload))
+
+        try:
+            job = router.submit(plan, stream=streaming, listener=listener)
+        except JobError as exc:
+            raise job_error(exc) from None
+        model = plan.adapter or BASE_ID
+        if streaming:
+            return StreamingResponse(stream(job, events, model, include_usage), media_type="text/event-stream",
+                                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        ans = await wait_answer(request, job, events)
+        return JSONResponse(completion(ans, ans.adapter or BASE_ID))
 
     routes = [
         Route("/v1/chat/completions", chat, methods=["POST"]),
@@ -207,7 +208,9 @@ def error_handlers(reply: Callable[[dict[str, Any], int], Any], *, crash_detail:
 
     async def on_api_error(request: Any, exc: Exception) -> Any:
         assert isinstance(exc, ApiError)
-        return reply(exc.body(), exc.status)
+        response = reply(exc.body(), exc.status)
+        response.headers.update(exc.headers())  # Retry-After on 429 and 503
+        return response
 
     async def on_http_error(request: Any, exc: Exception) -> Any:
         assert isinstance(exc, HTTPException)
@@ -227,7 +230,11 @@ def serve(router: Any, host: str = "127.0.0.1", port: int = 8000, *, max_body_by
     """Run the server in the foreground until interrupted."""
     import uvicorn
 
-    uvicorn.run(create_app(router, max_body_bytes=max_body_bytes), host=host, port=port, log_level=log_level)
+    try:
+        uvicorn.run(create_app(router, max_body_bytes=max_body_bytes), host=host, port=port, log_level=log_level,
+                    timeout_graceful_shutdown=5)
+    finally:
+        router.close()
 
 
 class ServerThread(AppThread):

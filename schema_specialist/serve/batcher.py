@@ -1,0 +1,235 @@
+"""The request batcher: one thread owns the model and decodes every admitted request in one batch.
+
+Requests wait in a bounded queue. When the batch is idle, the first arrival waits `gather_ms` for
+others (up to `max_batch`); while the batch runs, arrivals join it between steps. Rows of different
+adapters, base rows and grammar rows share the batch (`decoding.ContinuousBatch`); each leaves when
+it ends, and a strict retry re-enters at the head of the queue. Cancelled and expired requests leave
+at the next step. A full queue refuses new requests (`QueueFullError`, with a Retry-After estimate).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from .jobs import (
+    CancelledError,
+    InternalError,
+    Job,
+    QueueFullError,
+    RequestTimeoutError,
+    ServerClosedError,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BATCH = 16
+DEFAULT_GATHER_MS = 5.0
+DEFAULT_MAX_QUEUE = 256
+
+
+class Batcher:
+    """A decoding thread over one model; `submit` jobs from any thread."""
+
+    def __init__(self, model: Any, *, stop_ids: set[int], pad_id: int, max_batch: int = DEFAULT_MAX_BATCH,
+                 gather_ms: float = DEFAULT_GATHER_MS, max_queue: int = DEFAULT_MAX_QUEUE,
+                 forward: Callable[..., Any] | None = None, lock: Any = None) -> None:
+        from ..generate.decoding import ContinuousBatch
+
+        if max_batch < 1 or max_queue < 1:
+            raise ValueError("max_batch and max_queue must be positive")
+        self.max_batch, self.max_queue, self.gather_s = max_batch, max_queue, max(0.0, gather_ms) / 1e3
+        self._new_batch = lambda: ContinuousBatch(model, stop_ids=stop_ids, pad_id=pad_id, forward=forward)
+        self.batch = self._new_batch()
+        self.lock = lock or threading.RLock()  # held for each step: hold it to pause decoding
+        self._cond = threading.Condition()
+        self._waiting: collections.deque[Job] = collections.deque()
+        self._running: set[Job] = set()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self.served = 0
+        self.cancelled = 0
+        self.timed_out = 0
+        self.steps = 0
+        self.rows_stepped = 0
+        self.max_rows = 0  # the most rows one step decoded together
+        self._job_seconds = 0.0  # EWMA of one job's time in the batch (Retry-After estimates)
+
+    # -- callers ----------------------------------------------------------------------------------
+
+    def submit(self, job: Job) -> None:
+        """Queue a job; raises QueueFullError or ServerClosedError at once instead of queueing."""
+        with self._cond:
+            if self._closed:
+                raise ServerClosedError("the server is shutting down")
+            if len(self._waiting) + len(self._running) >= self.max_queue:
+                raise QueueFullError(f"queue full ({self.max_queue} requests)", self.retry_after())
+            self._waiting.append(job)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="schemagen-batcher", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+
+    def cancel(self, job: Job) -> None:
+        """The client went away: the job leaves the queue or the batch at the next step."""
+        job.cancelled = True
+        with self._cond:
+            self._cond.notify_all()
+
+    def retry_after(self) -> int:
+        """Seconds until the queue has likely drained by one batch's worth (at least 1)."""
+        per = self._job_seconds or 1.0
+        waves = (len(self._waiting) + len(self._running)) / self.max_batch
+        return max(1, min(120, math.ceil(per * max(1.0, waves))))
+
+    def stats(self) -> dict[str, Any]:
+        return {"waiting": len(self._waiting), "running": len(self._running), "max_batch": self.max_batch,
+                "max_queue": self.max_queue, "served": self.served, "cancelled": self.cancelled,
+                "timed_out": self.timed_out, "steps": self.steps, "max_rows_per_step": self.max_rows,
+                "mean_rows_per_step": round(self.rows_stepped / self.steps, 2) if self.steps else 0.0,
+                "alive": self.alive}
+
+    @property
+    def alive(self) -> bool:
+        return not self._closed and (self._thread is None or self._thread.is_alive())
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """No decoding step runs inside this block (tests; a maintenance pause)."""
+        with self.lock:
+            yield
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Refuse new jobs, fail the queued and running ones, stop the thread."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    # -- the decoding thread ----------------------------------------------------------------------
+
+    def _take(self) -> list[Job] | None:
+        """Jobs to admit now (blocking while there is nothing to do); None once closed."""
+        with self._cond:
+            while not self._closed and not self._waiting and not len(self.batch):
+                self._cond.wait()
+            if self._closed:
+                return None
+            if not len(self.batch) and self.gather_s > 0 and len(self._waiting) < self.max_batch:
+                until = time.monotonic() + self.gather_s
+                while not self._closed and len(self._waiting) < self.max_batch:
+                    left = until - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
+            admit: list[Job] = []
+            now = time.monotonic()
+            while self._waiting and len(self.batch) + len(admit) < self.max_batch:
+                job = self._waiting.popleft()
+                if job.cancelled or job.expired(now):
+                    self._settle(job, "in the queue")
+                else:
+                    admit.append(job)
+                    self._running.add(job)
+            # The queue's tail may hold cancelled or expired jobs too: settle them now.
+            for job in [j for j in self._waiting if j.cancelled or j.expired(now)]:
+                self._waiting.remove(job)
+                self._settle(job, "in the queue")
+            return admit
+
+    def _loop(self) -> None:
+        while True:
+            admit = self._take()
+            if admit is None:
+                break
+            try:
+                with self.lock:
+                    admit = self._still_wanted(admit)  # the lock may have been held (paused) meanwhile
+                    if admit:
+                        self.batch.add([job.row() for job in admit])
+                    rows = len(self.batch)
+                    events = self.batch.step()
+                self.steps += 1
+                self.rows_stepped += rows
+                self.max_rows = max(self.max_rows, rows)
+                self._dispatch(events)
+                self._reap()
+            except Exception as exc:  # a bug in decoding: fail this batch, keep serving the next
+                log.exception("decoding step failed")
+                self._fail_running(InternalError(f"decoding failed: {type(exc).__name__}"))
+        self._shutdown()
+
+    def _still_wanted(self, jobs: list[Job]) -> list[Job]:
+        now = time.monotonic()
+        gone = [job for job in jobs if job.cancelled or job.expired(now)]
+        if gone:
+            with self._cond:
+                for job in gone:
+                    self._running.discard(job)
+            for job in gone:
+                self._settle(job, "in the queue")
+        return [job for job in jobs if job not in gone]
+
+    def _dispatch(self, events: list[Any]) -> None:
+        for ev in events:
+            job: Job = ev.key
+            if ev.token is not None:
+                job.on_token(ev.token)
+            if ev.done is None:
+                continue
+            if job.on_done(ev.done) and not job.cancelled:
+                with self._cond:  # the strict retry: back in at the head of the queue
+                    self._running.discard(job)
+                    self._waiting.appendleft(job)
+                continue
+            with self._cond:
+                self._running.discard(job)
+            if job.done:
+                self.served += 1
+                spent = time.monotonic() - job.created
+                self._job_seconds = spent if not self._job_seconds else 0.8 * self._job_seconds + 0.2 * spent
+            else:
+                self._settle(job, "while decoding")
+
+    def _settle(self, job: Job, where: str) -> None:
+        """Finish a cancelled or expired job with its error, and count it."""
+        if job.cancelled:
+            self.cancelled += 1
+            job.finish(error=CancelledError(f"cancelled by the client {where}"))
+        else:
+            self.timed_out += 1
+            job.finish(error=RequestTimeoutError(f"timed out {where}"))
+
+    def _reap(self) -> None:
+        now = time.monotonic()
+        gone = [job for job in list(self._running) if job.cancelled or job.expired(now)]
+        if not gone:
+            return
+        with self.lock:
+            self.batch.drop(gone)
+        with self._cond:
+            for job in gone:
+                self._running.discard(job)
+        for job in gone:
+            self._settle(job, "while decoding")
+
+    def _fail_running(self, error: BaseException) -> None:
+        with self._cond:
+            jobs, self._running = list(self._running), set()
+        self.batch = self._new_batch()
+        for job in jobs:
+            job.finish(error=error)
+
+    def _shutdown(self) -> None:
+        with self._cond:
+            waiting, self._waiting = list(self._waiting), collections.deque()
+        for job in waiting:
+            job.finish(error=ServerClosedError("the server is shutting down"))
+        self._fail_running(ServerClosedError("the server is shutting down"))

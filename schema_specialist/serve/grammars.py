@@ -1,0 +1,77 @@
+"""Per-row grammar matchers for request schemas, compiled once per schema and cached.
+
+The server decodes every row in one batch (`decoding.ContinuousBatch`), so only engines with a
+per-row matcher serve here (llguidance, xgrammar); `outlines_core` has none. The grammar is the
+narrowed decoding schema that `generate` uses (strings and arrays capped where the schema leaves
+room), so a small model stops in time; every answer is still validated against the original schema.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import SchemagenError
+from ..schema import Schema
+
+ROW_ENGINES = ("llguidance", "xgrammar")
+_CACHE = 256
+
+
+@dataclass
+class Grammar:
+    """A compiled schema: the engine that compiled it and a factory of fresh per-row matchers."""
+
+    engine: str
+    rows: Callable[[], Any]
+
+
+class Grammars:
+    """Compiles request schemas for one model's tokenizer; thread-safe, cached by schema hash."""
+
+    def __init__(self, hf_model: Any, tokenizer: Any) -> None:
+        self._model, self._tokenizer = hf_model, tokenizer
+        self._engines: Any = None
+        self._cache: dict[str, Grammar] = {}
+        self._lock = threading.Lock()
+
+    def get(self, schema: Schema) -> Grammar:
+        """The grammar for `schema`; raises SchemagenError when no row engine compiles it."""
+        hit = self._cache.get(schema.sha256)
+        if hit is not None:
+            return hit
+        with self._lock:
+            hit = self._cache.get(schema.sha256)
+            if hit is None:
+                hit = self._compile(schema)
+                if len(self._cache) >= _CACHE:
+                    self._cache.pop(next(iter(self._cache)))
+                self._cache[schema.sha256] = hit
+        return hit
+
+    def _compile(self, schema: Schema) -> Grammar:
+        from ..generate.grammar import decoding_schema  # before `engines`: the generate package imports it
+
+        if self._engines is None:
+            import outlines
+
+            from ..engines import EngineSet
+
+            self._engines = EngineSet(outlines.from_transformers(self._model, self._tokenizer))
+        from ..engines import EngineError, rank_engines
+
+        narrowed = decoding_schema(schema)
+        failures: list[str] = []
+        for name in [n for n in rank_engines(narrowed) if n in ROW_ENGINES]:
+            try:
+                engine, processor, _ = self._engines.pick(narrowed, name)
+            except EngineError as exc:
+                failures.append(str(exc))
+                continue
+            rows = self._engines.get(engine).row_constraint(processor)
+            if rows is not None:
+                return Grammar(engine, rows)
+        why = "; ".join(failures)[:300] or "no llguidance or xgrammar installed"
+        raise SchemagenError(f"no engine with a per-row matcher compiles the schema: {why}")

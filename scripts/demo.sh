@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCHEMA=${1:-schemas/agent_status.json}
-PAIRS=${2:-300}
+PAIRS=${2:-600}
 EVAL_N=${3:-300}
 NAME=$(basename "$SCHEMA" .json)
 S=.venv/bin/schemagen
@@ -18,7 +18,7 @@ t2=$(date +%s)
 INPUTS=()
 REQ="${SCHEMA%.json}.requests.jsonl"
 [ -f "$REQ" ] && INPUTS=(--inputs "$REQ")
-$S eval "adapters/$NAME" -n "$EVAL_N" --baseline-n 50 --grammar-n 50 "${INPUTS[@]}" --target 0.95 -o "reports/$NAME" \
+$S eval "adapters/$NAME" -n "$EVAL_N" --baseline-n 30 --grammar-n 50 "${INPUTS[@]}" --target 0.95 -o "reports/$NAME" \
   || echo "demo: below target (see reports/$NAME/report.md)"
 t3=$(date +%s)
 echo "demo: generate $((t1 - start)) s, train $((t2 - t1)) s, eval $((t3 - t2)) s, total $((t3 - start)) s"

@@ -8,7 +8,7 @@ import click
 @click.command("generate")
 @click.argument("schema", type=click.Path(dir_okay=False, path_type=str))
 @click.option("-n", "n", type=int, default=None,
-              help="Pairs in all (train+val+test, 80/10/10) [default: 300; with --inputs, the inputs alone]. "
+              help="Pairs in all (train+val+test, 80/10/10) [default: 600; with --inputs, the inputs alone]. "
                    "Inputs come first; synthetic pairs top up to N. A rerun or --focus: N is the new total.")
 @click.option("-o", "--out", type=click.Path(file_okay=False), default=None,
               help="Output directory [default: generated/<schema-stem>].")
@@ -60,10 +60,11 @@ def command(schema: str, n: int | None, out: str | None, teacher: str, engine: s
             focus: str | None, focus_share: float, overwrite: bool, quiet: bool) -> None:
     """Write question -> JSON pairs for SCHEMA (resumes an interrupted run)."""
     from ..generate import GenerateConfig, default_out_dir, generate
+    from ..generate.pipeline import DEFAULT_PAIRS
     from ..schema import load_schema
 
     if n is None:
-        n = 0 if inputs else 300
+        n = 0 if inputs else DEFAULT_PAIRS
     cfg = GenerateConfig(n=n, seed=seed, teacher=teacher, engine=engine, batch_size=batch_size, dtype=dtype,
                          temperature=temperature, max_new_tokens=max_new_tokens, max_candidates=max_candidates,
                          overwrite=overwrite, allow_remote_refs=allow_remote_refs, threads=threads, workers=workers,

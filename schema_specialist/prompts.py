@@ -64,3 +64,16 @@ def label_messages(schema: dict[str, Any], title: str, request: str) -> list[dic
             "leave out any optional field the request does not mention."]
     return _teacher_chat("You extract structured data from requests as compact JSON.", schema, head,
                          f"Request: {request}")
+
+
+PARAPHRASE_SYSTEM = "You rewrite requests the way a person would type them. Reply with the rewritten request only."
+
+
+def paraphrase_messages(request: str) -> list[dict[str, str]]:
+    """Ask the teacher to rewrite a rendered request as a person would write it (`generate --paraphrase`);
+    every value must survive verbatim, which `questions.missing_facts` checks afterwards."""
+    return [{"role": "system", "content": PARAPHRASE_SYSTEM},
+            {"role": "user", "content": "Rewrite this request as a person would write it: in your own words, "
+             "in a different order if you like. Keep every value exactly as written: numbers, ids, dates, "
+             "times, names and quoted text, character for character. Do not add, drop or change any value.\n\n"
+             f"Request: {request}"}]

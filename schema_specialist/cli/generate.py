@@ -51,13 +51,17 @@ import click
                    "test.jsonl stays the fixed held-out set.")
 @click.option("--focus-share", type=click.FloatRange(0, 1), default=0.75, show_default=True,
               help="With --focus: share of new candidates bent toward a failing path (and of styles drawn).")
+@click.option("--paraphrase", type=click.FloatRange(0, 1), default=None,
+              help="Share of template questions the teacher rewrites freely as a person would; a rewrite is "
+                   "kept only when every value of the answer is still stated in it (else the template stays) "
+                   "[default: 0.25 with --teacher openai:..., 0 with a local teacher].")
 @click.option("--overwrite", is_flag=True, help="Start again instead of resuming.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def command(schema: str, n: int | None, out: str | None, teacher: str, engine: str, seed: int, batch_size: int,
             dtype: str, temperature: float, max_new_tokens: int, max_candidates: int | None, time_budget: float | None,
             workers: int, threads: int | None, allow_remote_refs: bool, balance: bool, shuffle_fields: float,
             plausible: bool, prose_share: float, drop_optional: float, inputs: tuple[str, ...],
-            focus: str | None, focus_share: float, overwrite: bool, quiet: bool) -> None:
+            focus: str | None, focus_share: float, paraphrase: float | None, overwrite: bool, quiet: bool) -> None:
     """Write question -> JSON pairs for SCHEMA (resumes an interrupted run)."""
     from ..generate import GenerateConfig, default_out_dir, generate
     from ..generate.pipeline import DEFAULT_PAIRS
@@ -71,7 +75,7 @@ def command(schema: str, n: int | None, out: str | None, teacher: str, engine: s
                          progress=not quiet, time_budget=time_budget, balance=balance,
                          shuffle_fields=shuffle_fields, plausible=plausible, prose_share=prose_share,
                          drop_optional=drop_optional, inputs=list(inputs), focus=focus,
-                         focus_share=focus_share)
+                         focus_share=focus_share, paraphrase=paraphrase)
     target = out or str(default_out_dir(load_schema(schema, allow_remote=allow_remote_refs)))
     m = generate(schema, target, cfg)
     c = m["counts"]
@@ -86,6 +90,10 @@ def command(schema: str, n: int | None, out: str | None, teacher: str, engine: s
         click.echo(f"inputs: {i['accepted']} labelled ({i['answered_by_teacher']} by the teacher, "
                    f"{i['answers_from_file']} from the file), {i['rejected']} rejected"
                    + (f" ({reasons})" if reasons else "") + " -- see rejected.jsonl")
+    if m.get("paraphrase"):
+        p = m["paraphrase"]
+        reasons = ", ".join(f"{k} {v}" for k, v in p["rejected_by_reason"].items())
+        click.echo(f"paraphrase: {p['kept']}/{p['asked']} rewrites kept" + (f" (refused: {reasons})" if reasons else ""))
     if focus and m.get("focus"):
         r = m["focus"][-1]
         click.echo(f"focus: {r['pairs']} new pairs, leaning on {', '.join(x['path'] for x in r['paths'][:5])}")

@@ -44,6 +44,7 @@ from ..errors import SchemagenError
 from ..prompts import label_messages, pair_record, teacher_messages
 from ..schema import Schema, canonical_json, load_schema
 from ..teachers import Teacher, make_teacher
+from . import paraphrase
 from .balance import drop_optional, rebalance
 from .diversity import Diversity, NearDuplicates
 from .focus import Focus
@@ -97,6 +98,7 @@ class GenerateConfig:
     inputs: list[str] = field(default_factory=list)  # the user's request files, labelled before -n tops up
     focus: str | None = None  # an eval report.json whose failures new candidates lean toward
     focus_share: float = 0.75  # share of new candidates bent toward a failing path (and of styles drawn)
+    paraphrase: float | None = None  # share of template questions the teacher rewrites; None: by teacher kind
 
 
 @dataclass
@@ -117,6 +119,8 @@ class _State:
     inputs: Counter[str] = field(default_factory=Counter)  # accepted / teacher / file / rejected
     inputs_rejected: Counter[str] = field(default_factory=Counter)
     focus: dict[str, Counter[str]] = field(default_factory=dict)  # round -> "pairs" and leaned paths
+    paraphrase: Counter[str] = field(default_factory=Counter)  # asked / kept
+    paraphrase_rejected: Counter[str] = field(default_factory=Counter)
 
 
 class _Run:
@@ -183,19 +187,26 @@ class _Run:
                 last = max(last, int(meta.get("candidate", last)))
         if (self.out / REJECTED).exists():
             for _, rec in read_jsonl(self.out / REJECTED, strict=False):
-                reason = str(rec.get("reason", "unknown")).split(":")[0]
-                self.state.rejected[reason] += 1
-                if rec.get("input"):
-                    self.state.inputs_done.add(str(rec["input"]))
-                    self.state.inputs["rejected"] += 1
-                    self.state.inputs_rejected[reason] += 1
+                self.count_rejected(rec)
                 last = max(last, int(rec.get("candidate", last)))
         self.state.candidates = last + 1
 
+    def count_rejected(self, rec: dict[str, Any]) -> None:
+        """Count one rejected candidate: its reason, its request (inputs), the rewrite it was asked for."""
+        s = self.state
+        reason = str(rec.get("reason", "unknown")).split(":")[0]
+        s.rejected[reason] += 1
+        if rec.get("input"):
+            s.inputs_done.add(str(rec["input"]))
+            s.inputs["rejected"] += 1
+            s.inputs_rejected[reason] += 1
+        paraphrase.count(rec.get("paraphrase"), s.paraphrase, s.paraphrase_rejected, pair_kept=False)
+
     def count_source(self, meta: dict[str, Any]) -> None:
-        """Count one accepted pair's source, its request (inputs) and its focus round."""
+        """Count one accepted pair's source, its request (inputs), its rewrite and its focus round."""
         s = self.state
         s.sources[str(meta.get("source") or "template")] += 1
+        paraphrase.count(meta.get("paraphrase"), s.paraphrase, s.paraphrase_rejected)
         if meta.get("input"):
             s.inputs_done.add(str(meta["input"]))
             s.inputs["accepted"] += 1
@@ -264,16 +275,18 @@ class _Run:
             return reject(f"not faithful: the question does not state {', '.join(missing[:3])}",
                           question=question)
         self.state.faithful += 1
-        dup = self.dups.check(question)
-        if dup:
-            return reject(f"duplicate: {dup}", question=question)
-        self.instances.add(key)
-        self.diversity.add(question, value)
-        if repaired:
-            self.state.repaired += 1
-        self.state.styles[rendered.style] += 1
+        self.instances.add(key)  # the question's near-duplicate check comes in `admit`, after a rewrite
         return {"question": question, "answer": answer, "value": value, "style": rendered.style,
-                "repaired": repaired, "leaned": leaned}, None
+                "repaired": repaired, "leaned": leaned, "key": key, "source": "template"}, None
+
+    def admit(self, ok: dict[str, Any]) -> str | None:
+        """Book an accepted record's question for the near-duplicate check and diversity; the reason
+        when it is a near-duplicate of an accepted question."""
+        dup = self.dups.check(ok["question"])
+        if dup:
+            return f"duplicate: {dup}"
+        self.diversity.add(ok["question"], ok.get("value"))
+        return None
 
     def judge_request(self, item: Any, text: str | None, candidate: int) -> tuple[dict[str, Any] | None,
                                                                                 dict[str, Any] | None]:
@@ -283,17 +296,12 @@ class _Run:
             value, repaired, problem = item.gold, False, None
         else:
             value, repaired, problem = judge_answer(text, item.question, self.schema)
-        dup = None if problem else self.dups.check(item.question)
+        dup = None if problem else self.admit({"question": item.question, "value": value})
         if problem or dup:
-            return None, {"candidate": candidate, "reason": problem or f"duplicate: {dup}", "input": item.key,
+            return None, {"candidate": candidate, "reason": problem or dup, "input": item.key,
                           "file": item.source, "question": item.question[:2000], "output": (text or "")[:2000]}
         self.instances.add(canonical_json(value))
-        self.diversity.add(item.question, value)
-        if repaired:
-            self.state.repaired += 1
-        style = item.style or INPUTS
-        self.state.styles[style] += 1
-        return {"question": item.question, "answer": answer_text(value, self.schema), "style": style,
+        return {"question": item.question, "answer": answer_text(value, self.schema), "style": item.style or INPUTS,
                 "repaired": repaired, "input": item.key, "file": item.source,
                 "answered_by": "file" if text is None else "teacher"}, None
 
@@ -346,25 +354,22 @@ class _Run:
                 "repaired": ok["repaired"]}
         if ok.get("answered_by") != "file":
             meta["engine"] = self.engine
-        meta.update({k: ok[k] for k in ("input", "file", "answered_by") if ok.get(k) is not None})
-        if self.focus is not None and source == "template":
+        meta.update({k: ok[k] for k in ("input", "file", "answered_by", "paraphrase") if ok.get(k) is not None})
+        if self.focus is not None and source != INPUTS:
             meta["focus"] = self.focus.round
             if ok.get("leaned"):
                 meta["leaned"] = ok["leaned"]
         self.writers[split].append(pair_record(ok["question"], ok["answer"], meta))
         self.state.accepted += 1
         self.state.splits[split] += 1
+        self.state.styles[ok["style"]] += 1
+        self.state.repaired += bool(ok["repaired"])
         self.count_source(meta)
         self.bar.update(1)
 
     def reject(self, bad: dict[str, Any]) -> None:
         self.rejected.append(bad)
-        reason = bad["reason"].split(":")[0]
-        self.state.rejected[reason] += 1
-        if bad.get("input"):
-            self.state.inputs_done.add(bad["input"])
-            self.state.inputs["rejected"] += 1
-            self.state.inputs_rejected[reason] += 1
+        self.count_rejected(bad)
 
     def label(self, pending: list[Any]) -> None:
         """Answer the user's requests (greedy, under the schema's grammar), then judge each answer."""
@@ -401,18 +406,49 @@ class _Run:
             size = min(self.width(), budget - self.state.candidates, needed + (needed + 3) // 4)
             first = self.state.candidates
             texts = self.complete([self.prompt_for(first + i) for i in range(size)], cfg.temperature, first)
+            oks: list[tuple[int, dict[str, Any]]] = []
             for i, text in enumerate(texts):
-                if self.state.accepted >= cfg.n:
+                if self.state.accepted + len(oks) >= cfg.n:
                     break
                 cand = first + i
                 self.state.candidates = cand + 1
                 ok, bad = self.judge(text, cand)
                 if ok is not None:
-                    self.accept(ok, cand, "template")
+                    oks.append((cand, ok))
                 elif bad is not None:
                     self.reject(bad)
+            self.rewrite(oks, first)
+            for cand, ok in oks:
+                dup = self.admit(ok)
+                if dup is None:
+                    self.accept(ok, cand, ok["source"])
+                    continue
+                self.instances.discard(ok["key"])
+                self.reject({"candidate": cand, "reason": dup, "question": ok["question"],
+                             "output": ok["answer"][:2000],
+                             **({"paraphrase": ok["paraphrase"]} if "paraphrase" in ok else {})})
             self.bar.set_postfix(accepted=self.state.accepted, rejected=sum(self.state.rejected.values()))
             self.tick()
+
+    @property
+    def paraphrase_share(self) -> float:
+        share = self.cfg.paraphrase
+        return paraphrase.default_share(self.cfg.teacher) if share is None else share
+
+    def rewrite(self, oks: list[tuple[int, dict[str, Any]]], first: int) -> None:
+        """Send the chosen share of accepted template questions to the teacher; keep each faithful rewrite."""
+        assert self.teacher is not None
+        asked = [ok for cand, ok in oks if paraphrase.chosen(self.cfg.seed, cand, self.paraphrase_share)]
+        if not asked:
+            return
+        done = self.teacher.paraphrase([ok["question"] for ok in asked], temperature=paraphrase.TEMPERATURE,
+                                       max_new_tokens=self.cfg.max_new_tokens,
+                                       seed=self.cfg.seed * 1_000_003 + first + 500_009)
+        for ok, c in zip(asked, done, strict=True):
+            if c is not None:
+                self.state.prompt_tokens += c.prompt_tokens
+                self.state.completion_tokens += c.completion_tokens
+            paraphrase.apply(ok, None if c is None else c.text, self.schema)
 
     def run(self) -> dict[str, Any]:
         cfg = self.cfg
@@ -486,6 +522,9 @@ class _Run:
         inputs = self.inputs_section()
         if inputs:
             manifest["inputs"] = inputs
+        if self.paraphrase_share > 0 or s.paraphrase["asked"]:
+            manifest["paraphrase"] = paraphrase.section(self.paraphrase_share, s.paraphrase,
+                                                        s.paraphrase_rejected)
         rounds = self.focus_rounds()
         if rounds:
             manifest["focus"] = rounds
@@ -614,6 +653,14 @@ def _review_lines(out: Path) -> list[str]:
     return [*lines, ""] if lines else []
 
 
+def _paraphrase_lines(p: dict[str, Any] | None) -> list[str]:
+    if not p:
+        return []
+    reasons = ", ".join(f"{k} {v}" for k, v in p["rejected_by_reason"].items()) or "none"
+    return [f"Paraphrases by the teacher (share {p['share']}): {p['asked']} asked, {p['kept']} kept "
+            f"(template kept otherwise: {reasons}).", ""]
+
+
 def write_card(out: Path, examples: int = 5) -> None:
     """card.md: the figures of the manifest, an example of each question source and five random pairs."""
     m = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
@@ -653,6 +700,7 @@ def write_card(out: Path, examples: int = 5) -> None:
         "", "Rejections by reason: " + (", ".join(f"{k} {v}" for k, v in c["rejected_by_reason"].items())
                                          or "none"),
         "", "Question sources: " + (", ".join(f"{k} {v}" for k, v in sources.items()) or "none"), "",
+        *_paraphrase_lines(m.get("paraphrase")),
         *(focus if m.get("focus") else []), *_review_lines(out), "## An example of each source", "",
     ]
     for name, (q, a) in sorted(by_source.items()):

@@ -42,6 +42,12 @@ class Teacher(ABC):
                  seed: int) -> list[Completion]:
         """One completion a prompt, constrained to the prepared schema."""
 
+    def paraphrase(self, texts: list[str], *, temperature: float, max_new_tokens: int,
+                   seed: int) -> list[Completion | None]:
+        """A free rewrite of each request (`prompts.paraphrase_messages`), no grammar; None where this
+        teacher cannot (the default). The caller checks every rewrite for faithfulness."""
+        return [None] * len(texts)
+
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "spec": self.spec}
 

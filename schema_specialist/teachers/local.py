@@ -32,19 +32,34 @@ class LocalTeacher(Teacher):
 
     def complete(self, prompts: list[list[dict[str, str]]], *, temperature: float, max_new_tokens: int,
                  seed: int) -> list[Completion]:
-        from ..generate.decoding import chat_ids, decode, pad_id_of, stop_ids_of
-
         rows = self.engines.get(self.engine).row_constraint(self._processor)
         if rows is None:
             return self._complete_outlines(prompts, temperature=temperature, max_new_tokens=max_new_tokens,
                                            seed=seed)
+        return self._decode(prompts, temperature, max_new_tokens, seed, rows)
+
+    def _decode(self, prompts: list[list[dict[str, str]]], temperature: float, max_new_tokens: int, seed: int,
+                constraint: Any) -> list[Completion]:
+        """The batched decoder, under `constraint` (a row matcher factory) or free (None)."""
+        from ..generate.decoding import chat_ids, decode, pad_id_of, stop_ids_of
+
         tok, model = self.loaded.tokenizer, self.loaded.model
         ids = [chat_ids(tok, p) for p in prompts]
         decoded = decode(model, ids, stop_ids=stop_ids_of(model, tok), pad_id=pad_id_of(tok),
                          max_new_tokens=max_new_tokens, temperature=temperature, top_p=0.95, seed=seed,
-                         batch_size=len(prompts), constraint=rows)
+                         batch_size=len(prompts), constraint=constraint)
         return [Completion(tok.decode(d.tokens, skip_special_tokens=True), d.prompt_tokens, len(d.tokens))
                 for d in decoded]
+
+    def paraphrase(self, texts: list[str], *, temperature: float, max_new_tokens: int,
+                   seed: int) -> list[Completion | None]:
+        """Free generation (temperature sampling, no grammar) with the model; off by default in the
+        pipeline for the embedded 135M model, which rewrites poorly (see `generate --paraphrase`)."""
+        from ..prompts import paraphrase_messages
+
+        if not texts:
+            return []
+        return list(self._decode([paraphrase_messages(t) for t in texts], temperature, max_new_tokens, seed, None))
 
     def _complete_outlines(self, prompts: list[list[dict[str, str]]], *, temperature: float,
                            max_new_tokens: int, seed: int) -> list[Completion]:

@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..errors import SchemagenError
+from ..prompts import paraphrase_messages
 from .base import Completion, Prepared, Teacher, register_teacher
 
 
@@ -30,14 +31,14 @@ class OpenAITeacher(Teacher):
         return Prepared("server")
 
     def _one(self, client: Any, messages: list[dict[str, str]], temperature: float, max_tokens: int,
-             seed: int) -> Completion:
+             seed: int, constrained: bool = True) -> Completion:
         import httpx
 
-        body = {
-            "model": self.model, "messages": messages, "temperature": temperature, "max_tokens": max_tokens,
-            "seed": seed, "response_format": {"type": "json_schema", "json_schema": {
-                "name": "schemagen", "schema": self._schema, "strict": True}},
-        }
+        body: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": temperature,
+                                "max_tokens": max_tokens, "seed": seed}
+        if constrained:
+            body["response_format"] = {"type": "json_schema", "json_schema": {
+                "name": "schemagen", "schema": self._schema, "strict": True}}
         try:
             r = client.post(f"{self.url}/chat/completions", json=body)
         except httpx.HTTPError as exc:
@@ -52,8 +53,8 @@ class OpenAITeacher(Teacher):
             raise SchemagenError(f"teacher {self.url} sent a malformed response: {r.text[:200]}") from None
         return Completion(text, int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)))
 
-    def complete(self, prompts: list[list[dict[str, str]]], *, temperature: float, max_new_tokens: int,
-                 seed: int) -> list[Completion]:
+    def _all(self, prompts: list[list[dict[str, str]]], temperature: float, max_new_tokens: int, seed: int,
+             constrained: bool) -> list[Completion]:
         import os
 
         import httpx
@@ -61,9 +62,21 @@ class OpenAITeacher(Teacher):
         headers = {"Authorization": f"Bearer {os.environ.get('OPENAI_API_KEY', 'none')}"}
         with httpx.Client(timeout=self.timeout, headers=headers) as client, \
                 ThreadPoolExecutor(max_workers=max(1, min(16, len(prompts)))) as pool:
-            futures = [pool.submit(self._one, client, p, temperature, max_new_tokens, seed + i)
+            futures = [pool.submit(self._one, client, p, temperature, max_new_tokens, seed + i, constrained)
                        for i, p in enumerate(prompts)]
             return [f.result() for f in futures]
+
+    def complete(self, prompts: list[list[dict[str, str]]], *, temperature: float, max_new_tokens: int,
+                 seed: int) -> list[Completion]:
+        return self._all(prompts, temperature, max_new_tokens, seed, constrained=True)
+
+    def paraphrase(self, texts: list[str], *, temperature: float, max_new_tokens: int,
+                   seed: int) -> list[Completion | None]:
+        """A plain chat request a text (no response_format): the server writes freely."""
+        if not texts:
+            return []
+        return list(self._all([paraphrase_messages(t) for t in texts], temperature, max_new_tokens, seed,
+                              constrained=False))
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "url": self.url, "model": self.model}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -37,6 +38,10 @@ def _complete(schema_json: str, engine: str, prompts: list[list[dict[str, str]]]
               max_new_tokens: int, seed: int) -> list[Completion]:
     _prepare(schema_json, engine)
     return _WORKER["teacher"].complete(prompts, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed)
+
+
+def _paraphrase(texts: list[str], temperature: float, max_new_tokens: int, seed: int) -> list[Completion | None]:
+    return _WORKER["teacher"].paraphrase(texts, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed)
 
 
 def _describe() -> dict[str, Any]:
@@ -74,17 +79,25 @@ class PoolTeacher(Teacher):
         self._info = _result(self.pool.submit(_describe))
         return prep
 
-    def complete(self, prompts: list[list[dict[str, str]]], *, temperature: float, max_new_tokens: int,
-                 seed: int) -> list[Completion]:
-        k = max(1, min(self.workers, len(prompts)))
-        size = -(-len(prompts) // k)
-        chunks = [prompts[i:i + size] for i in range(0, len(prompts), size)]
-        futures = [self.pool.submit(_complete, self._schema_json, self._engine, chunk, temperature,
-                                    max_new_tokens, seed + 7919 * j) for j, chunk in enumerate(chunks)]
-        out: list[Completion] = []
+    def _spread(self, fn: Callable[..., Any], items: list[Any], head: tuple[Any, ...], tail: tuple[Any, ...], seed: int) -> list[Any]:
+        """Split `items` across the workers, `fn(*head, chunk, *tail, seed)` in each; results in order."""
+        k = max(1, min(self.workers, len(items)))
+        size = -(-len(items) // k)
+        chunks = [items[i:i + size] for i in range(0, len(items), size)]
+        futures = [self.pool.submit(fn, *head, chunk, *tail, seed + 7919 * j) for j, chunk in enumerate(chunks)]
+        out: list[Any] = []
         for f in futures:
             out.extend(_result(f))
         return out
+
+    def complete(self, prompts: list[list[dict[str, str]]], *, temperature: float, max_new_tokens: int,
+                 seed: int) -> list[Completion]:
+        return self._spread(_complete, prompts, (self._schema_json, self._engine), (temperature, max_new_tokens),
+                            seed)
+
+    def paraphrase(self, texts: list[str], *, temperature: float, max_new_tokens: int,
+                   seed: int) -> list[Completion | None]:
+        return self._spread(_paraphrase, texts, (), (temperature, max_new_tokens), seed) if texts else []
 
     def describe(self) -> dict[str, Any]:
         return {**self._info, "workers": self.workers, "threads_per_worker": 1}

@@ -201,13 +201,18 @@ def test_each_engine_runs(tmp_path: Path, tiny_mistral_dir: Path, engine: str) -
 
 
 class _Handler(BaseHTTPRequestHandler):
+    """A fake OpenAI-compatible chat endpoint; subclasses answer in `answer` and keep their own `bodies`."""
+
     bodies: list[dict[str, Any]] = []
+
+    def answer(self, body: dict[str, Any]) -> str:
+        i = len(type(self).bodies)
+        return json.dumps({"sensor": f"http{i}", "celsius": i, "ok": True})
 
     def do_POST(self) -> None:  # noqa: N802
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        _Handler.bodies.append(body)
-        i = len(_Handler.bodies)
-        content = json.dumps({"sensor": f"http{i}", "celsius": i, "ok": True})
+        type(self).bodies.append(body)
+        content = self.answer(body)
         data = json.dumps({"choices": [{"message": {"role": "assistant", "content": content}}],
                            "usage": {"prompt_tokens": 30, "completion_tokens": 12}}).encode()
         self.send_response(200)

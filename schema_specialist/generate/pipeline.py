@@ -8,6 +8,8 @@
    again (`balance`) and some optional fields left out. The question is written from the instance and
    the schema's words, mostly in prose (`questions`, `prose`), and the round trip is checked: every
    value of the answer must be recoverable from the question (faithfulness).
+   With `--paraphrase SHARE`, that share of accepted template questions is rewritten by the teacher and
+   a rewrite kept only when the same round trip holds (`paraphrase`); the template stays otherwise.
 4. Exact and near-duplicates are dropped; accepted pairs are appended and fsynced one by one to
    train/val/test (80/10/10 by acceptance order), so an interrupted run resumes with nothing lost.
 

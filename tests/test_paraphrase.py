@@ -155,6 +155,7 @@ def test_a_teacher_that_cannot_paraphrase_keeps_every_template(tmp_path: Path) -
     ('"Sensor s1 is OK, 21.5 degrees."', None, "identical"),
     ("Sensor s1: " + "very " * 60 + "warm, 21.5 degrees, ok", None, "too long"),
     ("Here is the rewritten request: s1 reads 21.5 degrees and it is ok", "s1 reads 21.5 degrees and it is ok", ""),
+    ("Rewrite the request to:\nRewrite request: s1, ok, 21.5 degrees", "s1, ok, 21.5 degrees", ""),
     ("s1 reads 21.5 degrees", None, "not faithful: the rewrite does not state /ok"),
 ])
 def test_judge_rewrite(tmp_path: Path, rewrite: str | None, kept: str | None, reason: str) -> None:

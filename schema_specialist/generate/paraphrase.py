@@ -40,7 +40,9 @@ def chosen(seed: int, candidate: int, share: float) -> bool:
 
 def clean(text: str) -> str:
     """The rewrite without a preamble ("Here is the rewritten request:") or quotes around it."""
-    text = _PREAMBLE.sub("", text.strip(), count=1).strip()
+    text = text.strip()
+    for _ in range(3):  # "Rewrite the request to:\nRewrite request: ..."
+        text = _PREAMBLE.sub("", text, count=1).strip()
     if len(text) >= 2 and text[0] in _QUOTES and text[-1] in _QUOTES:
         text = text[1:-1].strip()
     return text

@@ -2,6 +2,7 @@
 # One focus round on the demo adapter, measured before and after on the same held-out + property-based inputs:
 # eval -> generate --focus (more pairs where the adapter fails) -> train --resume-from -> eval.
 # Usage: bash scripts/bench_focus.sh [SCHEMA] [N] [EXTRA_PAIRS] [EPOCHS]
+# THREADS=1 runs every step on one thread (one worker), to share the machine with another job.
 # Writes the bench_reliability_before / _after sections of docs/BENCHMARKS.md (after: failures side by side).
 # The dataset is copied to runs/focus/NAME first, so generated/NAME (the committed demo dataset) stays as it is.
 set -euo pipefail
@@ -13,17 +14,20 @@ EPOCHS=${4:-1}
 NAME=$(basename "$SCHEMA" .json)
 S=.venv/bin/schemagen
 P=.venv/bin/python
+T=()
+W=()
+if [ -n "${THREADS:-}" ]; then T=(--threads "$THREADS"); W=(--workers 1); fi
 [ -d "adapters/$NAME" ] || { echo "bench_focus: no adapters/$NAME (run scripts/demo.sh first)" >&2; exit 2; }
 start=$(date +%s)
-$P scripts/bench_reliability.py --adapter "adapters/$NAME" -n "$N" --label before
+$P scripts/bench_reliability.py --adapter "adapters/$NAME" -n "$N" --label before "${T[@]}"
 t1=$(date +%s)
 rm -rf "runs/focus/$NAME" && mkdir -p runs/focus && cp -r "generated/$NAME" "runs/focus/$NAME"
 HAVE=$($P -c "import json,sys; print(json.load(open(sys.argv[1]))['counts']['accepted'])" "runs/focus/$NAME/manifest.json")
-$S generate "$SCHEMA" -o "runs/focus/$NAME" --focus "adapters/$NAME/reliability/report.json" -n $((HAVE + EXTRA))
+$S generate "$SCHEMA" -o "runs/focus/$NAME" --focus "adapters/$NAME/reliability/report.json" -n $((HAVE + EXTRA)) "${W[@]}" --quiet
 t2=$(date +%s)
-$S train "runs/focus/$NAME" -o "adapters/$NAME-focus" --resume-from "adapters/$NAME" --epochs "$EPOCHS" --overwrite
+$S train "runs/focus/$NAME" -o "adapters/$NAME-focus" --resume-from "adapters/$NAME" --epochs "$EPOCHS" --overwrite --no-progress "${T[@]}"
 t3=$(date +%s)
-$P scripts/bench_reliability.py --adapter "adapters/$NAME-focus" -n "$N" --label after \
+$P scripts/bench_reliability.py --adapter "adapters/$NAME-focus" -n "$N" --label after "${T[@]}" \
   --compare "adapters/$NAME/reliability/report.json"
 t4=$(date +%s)
 echo "bench_focus: eval before $((t1 - start)) s, focus generate $((t2 - t1)) s, train $((t3 - t2)) s, eval after $((t4 - t3)) s"

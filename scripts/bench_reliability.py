@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     name = "bench_reliability" + (f"_{args.label}" if args.label else "")
     command = (f"python scripts/bench_reliability.py --adapter {args.adapter} -n {args.n} --target {args.target:g}"
                + (f" --label {args.label}" if args.label else "") + (f" --compare {args.compare}" if args.compare else ""))
-    title = "Reliability at n >= 3000" + (f" ({args.label})" if args.label else "")
+    title = f"Reliability at n={args.n}" + (f" ({args.label})" if args.label else "")
     update_section(name, title, command, body)
     print(f"\nwrote the {name} section of docs/BENCHMARKS.md")
     return 0

@@ -253,6 +253,24 @@ def test_train_data_leaves_out_rejected_and_uses_edits(ds: Path) -> None:
     assert before.review == {}
 
 
+def test_eval_scores_the_reviewed_test_split(ds: Path) -> None:
+    from schema_specialist.evaluate.inputs import test_items
+
+    test = read_pairs(ds, "test")
+    assert len(test) >= 2
+    before = test_items(ds)
+    rejected, edited = test[0], test[1]
+    gold = {**json.loads(edited.answer), "total": 12.5}
+    log = DecisionLog(ds)
+    log.append(rejected.key, rejected.sha, "reject", 0, reason="wrong")
+    log.append(edited.key, edited.sha, "edit", 0, answer=json.dumps(gold))
+    after = test_items(ds)
+    assert len(after) == len(before) - 1
+    assert rejected.question not in [i.question for i in after]
+    [item] = [i for i in after if i.question == edited.question]
+    assert item.gold == gold
+
+
 def test_train_refuses_an_invalid_edit_written_by_hand(ds: Path, tmp_path: Path) -> None:
     k = keys(ds)["c000002"]
     bad = '{"id":"B002","status":"lost","total":-1,"placed":"2024-02-31","gift":false}'

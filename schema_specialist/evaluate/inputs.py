@@ -146,16 +146,30 @@ def hypothesis_items(schema: Schema, count: int, seed: int, *, realistic: bool =
 
 
 def test_items(dataset: Path) -> list[Item]:
-    """The held-out test split as items (question = the last user turn; style from its `schemagen` record)."""
+    """The held-out test split as items (question = the last user turn; style from its `schemagen` record).
+
+    A reviewer's decisions (`decisions.jsonl`, `schemagen review`) are honoured as `train` honours them:
+    a rejected test pair is not scored, and an edited answer is the gold one.
+    """
     from ..dataset import pair_of, read_jsonl
+    from ..review.decisions import DECISIONS, load_reviewed
 
     path = dataset / "test.jsonl"
     if not path.exists():
         raise SchemagenError("no held-out test split (test.jsonl)", dataset)
+    review = {}
+    if (dataset / DECISIONS).exists():
+        rv = load_reviewed(dataset, ("test",))
+        review = {p.line: rv.state(p) for p in rv.pairs.get("test", [])}
     items = []
     for lineno, record in read_jsonl(path):
         messages, answer = pair_of(record, path, lineno)
         user = [m["content"] for m in messages if m.get("role") == "user"]
+        state = review.get(lineno)
+        if state is not None and state.status == "rejected":
+            continue
+        if state is not None and state.answer is not None:
+            answer = state.answer
         try:
             gold = json.loads(answer)
         except ValueError:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..serve.protocol import read_body
 from ..serve.server import ApiError, error_handlers
 from ..serve.thread import AppThread, bind
 from .decisions import BadDecision, Conflict, inside
@@ -88,18 +89,8 @@ def create_app(session: ReviewSession, *, max_body_bytes: int = MAX_BODY_BYTES, 
 
     async def read_json(request: Request) -> dict[str, Any]:
         guard(request, write=True)
-        declared = request.headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > max_body_bytes):
-            raise ApiError(413 if declared.isdigit() else 400, f"request body over {max_body_bytes} bytes"
-                           if declared.isdigit() else "bad Content-Length header", code="request_too_large")
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > max_body_bytes:
-                raise ApiError(413, f"request body over {max_body_bytes} bytes", code="request_too_large")
-            chunks.append(chunk)
         try:
-            payload = json.loads(b"".join(chunks))
+            payload = json.loads(await read_body(request, max_body_bytes))
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise ApiError(400, f"body is not valid JSON: {str(exc)[:120]}", code="invalid_json") from None
         if not isinstance(payload, dict):

@@ -28,6 +28,24 @@ class ApiError(Exception):
         return {"Retry-After": str(self.retry_after)} if self.retry_after is not None else {}
 
 
+async def read_body(request: Any, limit: int) -> bytes:
+    """A request's body, refused once it is over `limit` bytes: by its Content-Length (400 when that is not a
+    number, 413 when over) or, for a chunked body, as it streams in (413)."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise ApiError(400, "bad Content-Length header")
+        if int(declared) > limit:
+            raise ApiError(413, f"request body over {limit} bytes", code="request_too_large")
+    chunks, size = [], 0
+    async for part in request.stream():
+        size += len(part)
+        if size > limit:
+            raise ApiError(413, f"request body over {limit} bytes", code="request_too_large")
+        chunks.append(part)
+    return b"".join(chunks)
+
+
 def _text(content: Any, where: str) -> str:
     """A message's text: a string, or the text parts of a content list."""
     if content is None:

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from ..errors import SchemagenError
-from .protocol import ApiError, chunk, completion, meta, new_id, parse_chat_request, sse, usage
+from .protocol import ApiError, chunk, completion, meta, new_id, parse_chat_request, read_body, sse, usage
 from .thread import AppThread, bind
 
 __all__ = ["ApiError", "ServerThread", "create_app", "error_handlers", "parse_chat_request", "serve"]
@@ -73,21 +73,6 @@ def create_app(router: Any, *, max_body_bytes: int = MAX_BODY_BYTES) -> Any:
     from .router import BASE_ID
 
     started = int(time.time())
-
-    async def read_body(request: Request) -> bytes:
-        declared = request.headers.get("content-length")
-        if declared is not None:
-            if not declared.isdigit():
-                raise ApiError(400, "bad Content-Length header")
-            if int(declared) > max_body_bytes:
-                raise ApiError(413, f"request body over {max_body_bytes} bytes", code="request_too_large")
-        chunks, size = [], 0
-        async for part in request.stream():
-            size += len(part)
-            if size > max_body_bytes:
-                raise ApiError(413, f"request body over {max_body_bytes} bytes", code="request_too_large")
-            chunks.append(part)
-        return b"".join(chunks)
 
     def model_card(name: str) -> dict[str, Any]:
         if name == BASE_ID:
@@ -161,7 +146,7 @@ def create_app(router: Any, *, max_body_bytes: int = MAX_BODY_BYTES) -> Any:
                 router.cancel(job)
 
     async def chat(request: Request) -> Any:
-        body = await read_body(request)
+        body = await read_body(request, max_body_bytes)
         try:
             payload = json.loads(body)
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:

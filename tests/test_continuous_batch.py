@@ -1,4 +1,4 @@
-"""`decoding.ContinuousBatch`: rows that join mid-batch, per-row adapters, grammars and seeds, cancelled rows."""
+"""`serve.continuous.ContinuousBatch`: rows that join mid-batch, per-row adapters, grammars and seeds, cancelled rows."""
 
 from __future__ import annotations
 
@@ -10,14 +10,8 @@ import pytest
 from test_decoding import order_matcher
 from test_router import COLOR, FLAG, build_adapter
 
-from schema_specialist.generate.decoding import (
-    BASE_ADAPTER,
-    ContinuousBatch,
-    Row,
-    chat_ids,
-    decode,
-    stop_ids_of,
-)
+from schema_specialist.generate.decoding import chat_ids, decode, stop_ids_of
+from schema_specialist.serve.continuous import BASE_ADAPTER, ContinuousBatch, Row
 from tests.conftest import ORDER_SCHEMA
 
 

@@ -6,9 +6,8 @@ row leaves the batch (and the cache) at its stop token, so the batch gets cheape
 A grammar constraint is one object a row (`RowConstraint`) that fills that row's allowed-token
 bitmask (32 tokens a word, the layout llguidance and xgrammar share) and consumes the chosen token.
 
-`decode` runs a fixed list of prompts; `ContinuousBatch` is the step-wise form a server needs: rows
-join between steps (prefilled, then their cache left-padded into the running one), each with its own
-adapter (PEFT's per-row `adapter_names`), grammar and sampling settings, and leave when they end.
+`decode` runs a fixed list of prompts; `serve.continuous.ContinuousBatch` is the step-wise form the
+server uses.
 """
 
 from __future__ import annotations
@@ -64,7 +63,7 @@ def apply_bitmask(logits: Any, bitmask: Any) -> None:
     logits.masked_fill_(~allowed, float("-inf"))
 
 
-def _choose(logits: Any, temperature: float, top_p: float, generator: Any) -> Any:
+def choose_token(logits: Any, temperature: float, top_p: float, generator: Any) -> Any:
     import torch
 
     if temperature <= 0:
@@ -126,7 +125,7 @@ def _decode_batch(model: Any, prompts: list[Sequence[int]], stop_ids: set[int] |
     done: list[Decoded | None] = [None] * n
     active = list(range(n))  # original row index of each live batch row
     cache = DynamicCache()
-    key = _cache_kwarg(model)
+    key = cache_kwarg(model)
     bitmask = None
     with torch.inference_mode():
         out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
@@ -143,7 +142,7 @@ def _decode_batch(model: Any, prompts: list[Sequence[int]], stop_ids: set[int] |
                 for b, r in enumerate(active):
                     rows[r].fill(bitmask, b)
                 apply_bitmask(logits, bitmask)
-            chosen = _choose(logits, temperature, top_p, generator).tolist()
+            chosen = choose_token(logits, temperature, top_p, generator).tolist()
             dead_end = torch.isinf(logits).all(dim=-1).tolist() if rows is not None else [False] * len(active)
             keep: list[int] = []
             for b, r in enumerate(active):
@@ -186,7 +185,7 @@ def _decode_batch(model: Any, prompts: list[Sequence[int]], stop_ids: set[int] |
     return result
 
 
-def _cache_kwarg(model: Any) -> str:
+def cache_kwarg(model: Any) -> str:
     """transformers 5.x renamed `past_key_values` to `cache` (the old name goes in 5.40)."""
     import inspect
 
@@ -216,247 +215,3 @@ def stop_ids_of(model: Any, tokenizer: Any) -> set[int]:
     if tokenizer.eos_token_id is not None:
         ids.add(int(tokenizer.eos_token_id))
     return {int(i) for i in ids}
-
-
-# ---- continuous batching: rows join and leave between steps ------------------------------------------
-
-BASE_ADAPTER = "__base__"  # PEFT's per-row name for "no adapter"
-
-
-@dataclass
-class Row:
-    """One row for `ContinuousBatch`: a prompt (token ids) and how to decode it."""
-
-    prompt: Sequence[int]
-    max_new_tokens: int
-    key: Any = None  # the caller's handle, given back in events
-    adapter: str = BASE_ADAPTER  # PEFT adapter name for this row (`adapter_names`), or BASE_ADAPTER
-    constraint: RowConstraint | None = None
-    temperature: float = 0.0
-    top_p: float = 1.0
-    seed: int = 0
-
-
-@dataclass
-class RowEvent:
-    """What one step did to one row: the token it appended (if any) and, when it ended, its result."""
-
-    key: Any
-    token: int | None
-    done: Decoded | None = None
-
-
-@dataclass
-class _Live:
-    row: Row
-    tokens: list[int]
-    generator: Any
-    started: float
-
-
-class ContinuousBatch:
-    """A running batch that rows join (`add`) and leave (`step`, `drop`) between decoding steps.
-
-    Every row has its own adapter (PEFT's per-row `adapter_names`), grammar, sampling settings and
-    seeded generator, so a row's tokens do not depend on which other rows share its batch. The KV
-    cache is one `DynamicCache`: a joining group is prefilled on its own, then both caches are
-    left-padded to one width and concatenated; columns that only padding still uses are trimmed.
-    """
-
-    def __init__(self, model: Any, *, stop_ids: set[int] | frozenset[int], pad_id: int,
-                 vocab_size: int | None = None, adapter_names: bool | None = None,
-                 forward: Callable[..., Any] | None = None) -> None:
-        self.model = model
-        self.stop_ids = frozenset(stop_ids)
-        self.pad_id = pad_id
-        self.vocab_size = vocab_size
-        # PEFT models take `adapter_names`; a bare model ignores the rows' adapters.
-        self.adapter_names = hasattr(model, "peft_config") if adapter_names is None else adapter_names
-        self._forward = forward
-        base = model.get_base_model() if hasattr(model, "get_base_model") else model
-        self._key = _cache_kwarg(base)
-        self.live: list[_Live] = []
-        self._cache: Any = None
-        self._mask: Any = None  # [rows, width] 1 = real token
-        self._pos: Any = None  # [rows, 1] position of each row's next token
-        self._logits: Any = None  # [rows, vocab] float32: each row's next-token logits
-
-    def __len__(self) -> int:
-        return len(self.live)
-
-    @property
-    def keys(self) -> list[Any]:
-        return [lv.row.key for lv in self.live]
-
-    @property
-    def width(self) -> int:
-        """Columns of the KV cache (the longest row, padding included)."""
-        return 0 if self._mask is None else int(self._mask.shape[1])
-
-    def forward(self, names: list[str], **kwargs: Any) -> Any:
-        """One forward pass; `names` are the rows' adapters (`adapter_names` for a PEFT model)."""
-        if self._forward is not None:
-            return self._forward(names, **kwargs)
-        if self.adapter_names:
-            kwargs["adapter_names"] = names
-        return self.model(**kwargs)
-
-    def add(self, rows: Sequence[Row]) -> None:
-        """Prefill `rows` together and join them to the running batch (their first token comes at `step`)."""
-        import torch
-
-        if not rows:
-            return
-        for r in rows:
-            if not r.prompt:
-                raise ValueError("a row needs a non-empty prompt")
-        with torch.inference_mode():
-            self._add(rows)
-
-    def _add(self, rows: Sequence[Row]) -> None:
-        import torch
-        from transformers import DynamicCache
-
-        width = max(len(r.prompt) for r in rows)
-        n = len(rows)
-        ids = torch.full((n, width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((n, width), dtype=torch.long)
-        for i, r in enumerate(rows):
-            ids[i, width - len(r.prompt):] = torch.tensor(list(r.prompt), dtype=torch.long)
-            mask[i, width - len(r.prompt):] = 1
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        cache = DynamicCache()
-        out = self.forward([r.adapter for r in rows], input_ids=ids, attention_mask=mask, position_ids=positions,
-                           use_cache=True, logits_to_keep=1, **{self._key: cache})
-        logits = out.logits[:, -1, :].float()
-        now = time.perf_counter()
-        live = [_Live(r, [], torch.Generator().manual_seed(int(r.seed)) if r.temperature > 0 else None, now)
-                for r in rows]
-        pos = positions[:, -1:] + 1
-        if self._cache is None or not self.live:
-            self._cache, self._mask, self._pos, self._logits, self.live = cache, mask, pos, logits, live
-            return
-        self._cache, self._mask = _join_caches(self._cache, self._mask, cache, mask)
-        self._pos = torch.cat([self._pos, pos])
-        self._logits = torch.cat([self._logits, logits])
-        self.live = self.live + live
-
-    def step(self) -> list[RowEvent]:
-        """Choose every row's next token, retire the rows that ended, and run the others one position on."""
-        import torch
-
-        if not self.live:
-            return []
-        with torch.inference_mode():
-            return self._step()
-
-    def _step(self) -> list[RowEvent]:
-        import torch
-
-        logits = self._logits
-        if self.vocab_size is not None and logits.shape[1] > self.vocab_size:
-            logits[:, self.vocab_size:] = float("-inf")
-        grammar = [b for b, lv in enumerate(self.live) if lv.row.constraint is not None]
-        dead = set()
-        if grammar:
-            words = bitmask_words(logits.shape[1])
-            bitmask = torch.zeros((len(grammar), words), dtype=torch.int32)
-            for j, b in enumerate(grammar):
-                constraint = self.live[b].row.constraint
-                assert constraint is not None
-                constraint.fill(bitmask, j)
-            index = torch.tensor(grammar, dtype=torch.long)
-            sub = logits[index]
-            apply_bitmask(sub, bitmask)
-            logits[index] = sub
-            dead = {grammar[j] for j, d in enumerate(torch.isinf(sub).all(dim=-1).tolist()) if d}
-        chosen = logits.argmax(dim=-1).tolist()
-        for b, lv in enumerate(self.live):
-            if lv.generator is not None and b not in dead:
-                chosen[b] = int(_choose(logits[b:b + 1], lv.row.temperature, lv.row.top_p, lv.generator)[0])
-        events: list[RowEvent] = []
-        keep: list[int] = []
-        now = time.perf_counter()
-        for b, lv in enumerate(self.live):
-            tok, row = int(chosen[b]), lv.row
-            error = ""
-            if b in dead:
-                error = "the grammar allows no next token"
-            elif row.constraint is not None and not row.constraint.accept(tok):
-                error = f"the grammar rejected token {tok}"
-            stopped = not error and (tok in self.stop_ids or (row.constraint is not None and row.constraint.finished()))
-            appended = not error and tok not in self.stop_ids
-            if appended:
-                lv.tokens.append(tok)
-            full = len(lv.tokens) >= row.max_new_tokens
-            done = None
-            if error or stopped or full:
-                done = Decoded(lv.tokens, len(row.prompt), truncated=full and not stopped, seconds=now - lv.started,
-                               error=error)
-            else:
-                keep.append(b)
-            events.append(RowEvent(row.key, tok if appended else None, done))
-        self._select(keep)
-        if self.live:
-            step_ids = torch.tensor([[lv.tokens[-1]] for lv in self.live], dtype=torch.long)
-            self._mask = torch.cat([self._mask, torch.ones((len(self.live), 1), dtype=torch.long)], dim=1)
-            out = self.forward([lv.row.adapter for lv in self.live], input_ids=step_ids, attention_mask=self._mask,
-                               position_ids=self._pos, use_cache=True, **{self._key: self._cache})
-            self._logits = out.logits[:, -1, :].float()
-            self._pos = self._pos + 1
-        return events
-
-    def drop(self, keys: Sequence[Any]) -> None:
-        """Take the rows with these keys out of the batch (cancelled requests)."""
-        import torch
-
-        gone = set(keys)
-        with torch.inference_mode():
-            self._select([b for b, lv in enumerate(self.live) if lv.row.key not in gone])
-
-    def _select(self, keep: list[int]) -> None:
-        import torch
-
-        if len(keep) == len(self.live):
-            return
-        if not keep:
-            self.live, self._cache, self._mask, self._pos, self._logits = [], None, None, None, None
-            return
-        index = torch.tensor(keep, dtype=torch.long)
-        self._cache.batch_select_indices(index)
-        self._mask, self._pos, self._logits = self._mask[index], self._pos[index], self._logits[index]
-        self.live = [self.live[b] for b in keep]
-        # Columns that no remaining row uses (left padding of rows that left) are cut away.
-        used = self._mask.any(dim=0).nonzero()
-        first = int(used[0]) if len(used) else 0
-        if first > 0:
-            for layer in self._cache.layers:
-                if getattr(layer, "keys", None) is not None and layer.keys.numel():
-                    layer.keys = layer.keys[:, :, first:, :]
-                    layer.values = layer.values[:, :, first:, :]
-            self._mask = self._mask[:, first:]
-
-
-def _join_caches(cache: Any, mask: Any, other: Any, other_mask: Any) -> tuple[Any, Any]:
-    """Concatenate two KV caches along the batch, left-padding the narrower to the other's width."""
-    import torch
-
-    width = max(mask.shape[1], other_mask.shape[1])
-
-    def pad(t: Any, cols: int) -> Any:
-        if cols == 0:
-            return t
-        shape = list(t.shape)
-        shape[-2] = cols
-        return torch.cat([t.new_zeros(shape), t], dim=-2)
-
-    a_pad, b_pad = width - mask.shape[1], width - other_mask.shape[1]
-    if len(cache.layers) != len(other.layers):
-        raise ValueError("caches of different depth")
-    for mine, theirs in zip(cache.layers, other.layers, strict=True):
-        if type(mine).__name__ != "DynamicLayer" or type(theirs).__name__ != "DynamicLayer":
-            raise ValueError("only full-attention DynamicCache layers can be joined")
-        mine.keys = torch.cat([pad(mine.keys, a_pad), pad(theirs.keys, b_pad)])
-        mine.values = torch.cat([pad(mine.values, a_pad), pad(theirs.values, b_pad)])
-    joined = torch.cat([torch.nn.functional.pad(mask, (a_pad, 0)), torch.nn.functional.pad(other_mask, (b_pad, 0))])
-    return cache, joined

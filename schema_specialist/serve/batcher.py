@@ -2,7 +2,7 @@
 
 Requests wait in a bounded queue. When the batch is idle, the first arrival waits `gather_ms` for
 others (up to `max_batch`); while the batch runs, arrivals join it between steps. Rows of different
-adapters, base rows and grammar rows share the batch (`decoding.ContinuousBatch`); each leaves when
+adapters, base rows and grammar rows share the batch (`continuous.ContinuousBatch`); each leaves when
 it ends, and a strict retry re-enters at the head of the queue. Cancelled and expired requests leave
 at the next step. A full queue refuses new requests (`QueueFullError`, with a Retry-After estimate).
 """
@@ -40,7 +40,7 @@ class Batcher:
     def __init__(self, model: Any, *, stop_ids: set[int], pad_id: int, max_batch: int = DEFAULT_MAX_BATCH,
                  gather_ms: float = DEFAULT_GATHER_MS, max_queue: int = DEFAULT_MAX_QUEUE,
                  forward: Callable[..., Any] | None = None, lock: Any = None) -> None:
-        from ..generate.decoding import ContinuousBatch
+        from .continuous import ContinuousBatch
 
         if max_batch < 1 or max_queue < 1:
             raise ValueError("max_batch and max_queue must be positive")

@@ -1,6 +1,6 @@
 """Per-row grammar matchers for request schemas, compiled once per schema and cached.
 
-The server decodes every row in one batch (`decoding.ContinuousBatch`), so only engines with a
+The server decodes every row in one batch (`continuous.ContinuousBatch`), so only engines with a
 per-row matcher serve here (llguidance, xgrammar); `outlines_core` has none. The grammar is the
 narrowed decoding schema that `generate` uses (strings and arrays capped where the schema leaves
 room), so a small model stops in time; every answer is still validated against the original schema.

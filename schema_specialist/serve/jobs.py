@@ -1,7 +1,7 @@
 """One request through the batcher: its rows (a first answer, maybe a strict retry), its stream, its answer.
 
 A `Plan` is what the router decided for a request (path, adapter, prompt ids, grammar, sampling).
-A `Job` turns it into `decoding.Row`s for the batcher, validates each finished row, queues the
+A `Job` turns it into `continuous.Row`s for the batcher, validates each finished row, queues the
 constrained retry that `strict` asks for, and reports to whoever waits: a thread (`wait`) or the
 server's event loop (`listener`, called from the batcher thread with text deltas and the answer).
 """
@@ -140,7 +140,7 @@ class Job:
 
     def row(self) -> Any:
         """The row to decode now: the first answer, or the strict retry under the grammar."""
-        from ..generate.decoding import Row
+        from .continuous import Row
 
         p = self.plan
         grammar = p.grammar if (p.path == "constrained" or self.retrying) else None

@@ -140,6 +140,8 @@ def main() -> int:
     ap.add_argument("--max-new-tokens", type=int, default=256, help="The servers' --max-new-tokens.")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads.")
     ap.add_argument("--dtype", default="auto", help="Router dtype (auto: bf16 where the CPU has it).")
+    ap.add_argument("--prefix-cache-tokens", type=int, default=None,
+                    help="Both servers' prompt prefix cache (default: the server's; 0: off).")
     ap.add_argument("--no-write", action="store_true", help="Print only; leave docs/BENCHMARKS.md alone.")
     args = ap.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
@@ -156,7 +158,9 @@ def main() -> int:
     started = time.perf_counter()
     t0 = time.perf_counter()
     routers = {mode: Router(args.adapters, None, max_new_tokens=args.max_new_tokens, threads=args.threads,
-                            dtype=args.dtype, max_batch=1 if mode == "serial" else args.max_batch)
+                            dtype=args.dtype, max_batch=1 if mode == "serial" else args.max_batch,
+                            **({} if args.prefix_cache_tokens is None else
+                               {"prefix_cache_tokens": args.prefix_cache_tokens}))
                for mode in ("serial", "batched")}
     load_s = (time.perf_counter() - t0) / 2
     probe = routers["serial"]
@@ -208,6 +212,14 @@ def main() -> int:
         bar = (f"**At 16 clients: {x:.2f}x the requests/s of `--max-batch 1`** (issue 13's bar: >= 6x; "
                f"{'met' if x >= 6 else 'not met'}).")
     steps = [lv["stats"] for lv in results["batched"]]
+    caches = {mode: routers[mode].batcher.stats()["prefix_cache"] for mode in routers}
+    if all(caches.values()):
+        reuse = "; ".join(f"{'`--max-batch 1`' if mode == 'serial' else 'batched'} {c['hits']}/{c['lookups']} "
+                          f"prompts hit, {c['tokens_reused']} prompt tokens reused, {c['tokens_prefilled']} "
+                          "prefilled" for mode, c in caches.items())
+        cache_line = f"- Prompt prefix cache ({caches['serial']['max_tokens']} tokens a server): {reuse}."
+    else:
+        cache_line = "- Prompt prefix cache: off (`--prefix-cache-tokens 0`): joining rows are prefilled together."
     body = "\n".join([
         f"Base: embedded SmolLM2-135M-Instruct ({probe.dtype}, CPU, torch threads {args.threads}); adapters: "
         f"{', '.join(probe.names)} (trained by `schemagen train`, LoRA r=16 on all 7 projections, one a schema). "
@@ -229,6 +241,7 @@ def main() -> int:
         f"- Same request, both modes: {same}/{compared} answers identical (greedy; {probe.dtype} weights).",
         "- Batched server, rows per decoding step (cumulative over the run): mean "
         f"{steps[-1]['mean_rows_per_step'] if steps else 0}, most {steps[-1]['max_rows_per_step'] if steps else 0}.",
+        cache_line,
         f"- Whole run: {total_min:.1f} min. The machine is shared (another job trains on the other core, and "
         "other processes run on this one): expect +-30% between runs; the two modes of one level run back to "
         "back, so their ratio is the steadier figure.",

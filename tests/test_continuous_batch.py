@@ -101,14 +101,20 @@ def test_each_row_gets_its_own_adapter_in_one_forward(peft_model: Any) -> None:
     assert {"flag", "color", BASE_ADAPTER} <= set(seen[1])  # one decoding step ran all three
     from schema_specialist.serve.lora import MixedAdapterForward
 
-    fast = MixedAdapterForward(model)  # the server's forward: the same PEFT layers, hooks installed once
+    fast = MixedAdapterForward(model)  # the server's forward: hooks installed once, LoRA fused over the rows
     try:
-        assert fast.persistent
+        assert fast.persistent and fast.fused is not None
         done = _run(ContinuousBatch(model, stop_ids=stop, pad_id=0, forward=fast), {0: rows})
         for (name, i), d in done.items():
             assert d.tokens == want[name][i], (name, i)
     finally:
         fast.close()
+    from peft.tuners.lora import LoraLayer
+
+    assert not any("_mixed_batch_forward" in vars(m) for m in model.modules() if isinstance(m, LoraLayer))
+    done = _run(ContinuousBatch(model, stop_ids=stop, pad_id=0, forward=spy), {0: rows})  # PEFT's own path again
+    for (name, i), d in done.items():
+        assert d.tokens == want[name][i], (name, i)
 
 
 @pytest.mark.parametrize("engine", ["llguidance", "xgrammar"])

@@ -28,16 +28,19 @@ def decode_attention(module: Any, query: Any, key: Any, value: Any, attention_ma
                                       **kwargs)
     group = heads // kv_heads
     scale = scaling if scaling is not None else dim ** -0.5
-    q = query.reshape(batch, kv_heads, group, dim) * scale  # query head h uses key/value head h // group
-    scores = torch.matmul(q, key.transpose(-1, -2)).float()  # [B, Hkv, group, W]
+    # Batch and key/value heads folded into one 3-D bmm batch (a view of the contiguous cache).
+    q = (query.reshape(batch, kv_heads, group, dim) * scale).reshape(batch * kv_heads, group, dim)
+    keys = key.reshape(batch * kv_heads, width, dim)
+    values = value.reshape(batch * kv_heads, width, dim)
+    scores = torch.bmm(q, keys.transpose(1, 2)).float().reshape(batch, kv_heads, group, width)
     if attention_mask is not None:
         mask = attention_mask[..., -width:].reshape(batch, 1, 1, width)
         if mask.dtype == torch.bool:
             scores = scores.masked_fill(~mask, float("-inf"))
         else:
             scores = scores + mask.float()
-    weights = scores.softmax(dim=-1).to(value.dtype)
-    out = torch.matmul(weights, value)  # [B, Hkv, group, D]
+    weights = scores.softmax(dim=-1).to(value.dtype).reshape(batch * kv_heads, group, width)
+    out = torch.bmm(weights, values)  # [B * Hkv, group, D]; query head h used key/value head h // group
     return out.reshape(batch, heads, 1, dim).transpose(1, 2).contiguous(), None
 
 

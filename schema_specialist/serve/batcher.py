@@ -26,6 +26,7 @@ from .jobs import (
     RequestTimeoutError,
     ServerClosedError,
 )
+from .prefix import PrefixCache
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +40,16 @@ class Batcher:
 
     def __init__(self, model: Any, *, stop_ids: set[int], pad_id: int, max_batch: int = DEFAULT_MAX_BATCH,
                  gather_ms: float = DEFAULT_GATHER_MS, max_queue: int = DEFAULT_MAX_QUEUE,
-                 forward: Callable[..., Any] | None = None, lock: Any = None) -> None:
+                 forward: Callable[..., Any] | None = None, lock: Any = None,
+                 prefix_cache: PrefixCache | None = None) -> None:
         from .continuous import ContinuousBatch
 
         if max_batch < 1 or max_queue < 1:
             raise ValueError("max_batch and max_queue must be positive")
         self.max_batch, self.max_queue, self.gather_s = max_batch, max_queue, max(0.0, gather_ms) / 1e3
-        self._new_batch = lambda: ContinuousBatch(model, stop_ids=stop_ids, pad_id=pad_id, forward=forward)
+        self.prefix_cache = prefix_cache
+        self._new_batch = lambda: ContinuousBatch(model, stop_ids=stop_ids, pad_id=pad_id, forward=forward,
+                                                  prefix_cache=prefix_cache)
         self.batch = self._new_batch()
         self.lock = lock or threading.RLock()  # held for each step: hold it to pause decoding
         self._cond = threading.Condition()
@@ -93,7 +97,8 @@ class Batcher:
                 "max_queue": self.max_queue, "served": self.served, "cancelled": self.cancelled,
                 "timed_out": self.timed_out, "steps": self.steps, "max_rows_per_step": self.max_rows,
                 "mean_rows_per_step": round(self.rows_stepped / self.steps, 2) if self.steps else 0.0,
-                "alive": self.alive}
+                "alive": self.alive,
+                "prefix_cache": self.prefix_cache.stats() if self.prefix_cache is not None else None}
 
     @property
     def alive(self) -> bool:

@@ -1,7 +1,9 @@
 """Continuous batching for the server: rows join between decoding steps and leave when they end.
 
 Each row has its own adapter (PEFT's per-row `adapter_names`), grammar and sampling settings; a
-joining row is prefilled, then its cache is left-padded into the running one.
+joining row is prefilled, then its cache is left-padded into the running one. With a `PrefixCache`
+each joining row is prefilled alone, from the longest stored prefix of its prompt (a schema prompt's
+system message, a strict retry's whole prompt); without one, the joining rows are prefilled together.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from ..generate.decoding import (
     cache_kwarg,
     choose_token,
 )
+from .prefix import PrefixCache
 
 BASE_ADAPTER = "__base__"  # PEFT's per-row name for "no adapter"
 
@@ -65,8 +68,9 @@ class ContinuousBatch:
 
     def __init__(self, model: Any, *, stop_ids: set[int] | frozenset[int], pad_id: int,
                  vocab_size: int | None = None, adapter_names: bool | None = None,
-                 forward: Callable[..., Any] | None = None) -> None:
+                 forward: Callable[..., Any] | None = None, prefix_cache: PrefixCache | None = None) -> None:
         self.model = model
+        self.prefix_cache = prefix_cache
         self.stop_ids = frozenset(stop_ids)
         self.pad_id = pad_id
         self.vocab_size = vocab_size
@@ -115,6 +119,28 @@ class ContinuousBatch:
 
     def _add(self, rows: Sequence[Row]) -> None:
         import torch
+
+        if self.prefix_cache is not None:  # each row alone: no padding, and a stored prefix to start from
+            parts = [self._prefill_one(r) for r in rows]
+        else:
+            parts = [self._prefill_group(rows)]
+        now = time.perf_counter()
+        live = [_Live(r, [], torch.Generator().manual_seed(int(r.seed)) if r.temperature > 0 else None, now)
+                for r in rows]
+        if self._cache is not None and self.live:
+            parts.insert(0, (self._cache, self._mask, self._pos, self._logits))
+            live = self.live + live
+        if len(parts) == 1:
+            self._cache, self._mask, self._pos, self._logits = parts[0]
+        else:
+            self._cache, self._mask = _join_caches([(c, m) for c, m, _, _ in parts])
+            self._pos = torch.cat([pos for _, _, pos, _ in parts])
+            self._logits = torch.cat([logits for _, _, _, logits in parts])
+        self.live = live
+
+    def _prefill_group(self, rows: Sequence[Row]) -> tuple[Any, Any, Any, Any]:
+        """Prefill `rows` together, left-padded to the longest: (cache, mask, next positions, last logits)."""
+        import torch
         from transformers import DynamicCache
 
         width = max(len(r.prompt) for r in rows)
@@ -128,18 +154,32 @@ class ContinuousBatch:
         cache = DynamicCache()
         out = self.forward([r.adapter for r in rows], input_ids=ids, attention_mask=mask, position_ids=positions,
                            use_cache=True, logits_to_keep=1, **{self._key: cache})
-        logits = out.logits[:, -1, :].float()
-        now = time.perf_counter()
-        live = [_Live(r, [], torch.Generator().manual_seed(int(r.seed)) if r.temperature > 0 else None, now)
-                for r in rows]
-        pos = positions[:, -1:] + 1
-        if self._cache is None or not self.live:
-            self._cache, self._mask, self._pos, self._logits, self.live = cache, mask, pos, logits, live
-            return
-        self._cache, self._mask = _join_caches(self._cache, self._mask, cache, mask)
-        self._pos = torch.cat([self._pos, pos])
-        self._logits = torch.cat([self._logits, logits])
-        self.live = self.live + live
+        return cache, mask, positions[:, -1:] + 1, out.logits[:, -1, :].float()
+
+    def _prefill_one(self, row: Row) -> tuple[Any, Any, Any, Any]:
+        """Prefill one row from the longest stored prefix of its prompt, and store the prompt's cache."""
+        import torch
+        from transformers import DynamicCache
+
+        assert self.prefix_cache is not None
+        size = len(row.prompt)
+        hit = self.prefix_cache.lookup(row.adapter, row.prompt)
+        cache: Any = DynamicCache()
+        if hit is not None:
+            for i, (keys, values) in enumerate(hit.layers):
+                cache.update(keys, values, i)  # copies: the stored entry stays as it was
+        mask = torch.ones((1, size), dtype=torch.long)
+        if hit is not None and hit.logits is not None:
+            logits = hit.logits.clone()
+        else:
+            start = hit.length if hit is not None else 0
+            ids = torch.tensor([list(row.prompt[start:])], dtype=torch.long)
+            positions = torch.arange(start, size, dtype=torch.long).unsqueeze(0)
+            out = self.forward([row.adapter], input_ids=ids, attention_mask=mask, position_ids=positions,
+                               use_cache=True, logits_to_keep=1, **{self._key: cache})
+            logits = out.logits[:, -1, :].float()
+            self.prefix_cache.store(row.adapter, row.prompt, [(lay.keys, lay.values) for lay in cache.layers], logits)
+        return cache, mask, torch.tensor([[size]], dtype=torch.long), logits
 
     def step(self) -> list[RowEvent]:
         """Choose every row's next token, retire the rows that ended, and run the others one position on."""
@@ -237,11 +277,13 @@ class ContinuousBatch:
             self._mask = self._mask[:, first:]
 
 
-def _join_caches(cache: Any, mask: Any, other: Any, other_mask: Any) -> tuple[Any, Any]:
-    """Concatenate two KV caches along the batch, left-padding the narrower to the other's width."""
+def _join_caches(parts: list[tuple[Any, Any]]) -> tuple[Any, Any]:
+    """Concatenate KV caches (with their masks) along the batch, left-padding each to the widest; the
+    first cache object is reused."""
     import torch
+    from transformers.cache_utils import DynamicLayer
 
-    width = max(mask.shape[1], other_mask.shape[1])
+    width = max(mask.shape[1] for _, mask in parts)
 
     def pad(t: Any, cols: int) -> Any:
         if cols == 0:
@@ -250,13 +292,19 @@ def _join_caches(cache: Any, mask: Any, other: Any, other_mask: Any) -> tuple[An
         shape[-2] = cols
         return torch.cat([t.new_zeros(shape), t], dim=-2)
 
-    a_pad, b_pad = width - mask.shape[1], width - other_mask.shape[1]
-    if len(cache.layers) != len(other.layers):
-        raise ValueError("caches of different depth")
-    for mine, theirs in zip(cache.layers, other.layers, strict=True):
-        if type(mine).__name__ != "DynamicLayer" or type(theirs).__name__ != "DynamicLayer":
-            raise ValueError("only full-attention DynamicCache layers can be joined")
-        mine.keys = torch.cat([pad(mine.keys, a_pad), pad(theirs.keys, b_pad)])
-        mine.values = torch.cat([pad(mine.values, a_pad), pad(theirs.values, b_pad)])
-    joined = torch.cat([torch.nn.functional.pad(mask, (a_pad, 0)), torch.nn.functional.pad(other_mask, (b_pad, 0))])
-    return cache, joined
+    first = parts[0][0]
+    depth = len(first.layers)
+    for cache, _ in parts:
+        if len(cache.layers) != depth:
+            raise ValueError("caches of different depth")
+        for layer in cache.layers:
+            if type(layer) is not DynamicLayer:
+                raise ValueError("only full-attention DynamicCache layers can be joined")
+    gaps = [width - mask.shape[1] for _, mask in parts]
+    for i in range(depth):
+        layers = [cache.layers[i] for cache, _ in parts]
+        keys = torch.cat([pad(lay.keys, g) for lay, g in zip(layers, gaps, strict=True)])
+        values = torch.cat([pad(lay.values, g) for lay, g in zip(layers, gaps, strict=True)])
+        first.layers[i].keys, first.layers[i].values = keys, values
+    joined = torch.cat([torch.nn.functional.pad(mask, (g, 0)) for (_, mask), g in zip(parts, gaps, strict=True)])
+    return first, joined

@@ -190,6 +190,28 @@ def test_unknown_schema_uses_constrained_base(router: Any) -> None:
     assert isinstance(ans.value, dict) and set(ans.value) == {"n", "yes"}
 
 
+def test_unknown_schema_prompts_reuse_the_cached_schema_prefix(registry: Path) -> None:
+    from schema_specialist.serve.router import Router
+
+    cached = Router(registry, max_new_tokens=24, dtype="float32")
+    plain = Router(registry, max_new_tokens=24, dtype="float32", prefix_cache_tokens=0)
+    try:
+        assert plain.batcher.prefix_cache is None and plain.batcher.stats()["prefix_cache"] is None
+        pc = cached.batcher.prefix_cache
+        assert pc is not None
+        questions = ["n is 3 and yes", "n is 12, no", "yes, and n = 7"]
+        for q in questions:
+            with_cache, without = cached.answer(q, schema=OTHER), plain.answer(q, schema=OTHER)
+            assert with_cache.json_text == without.json_text and with_cache.valid is True
+        stats = cached.batcher.stats()["prefix_cache"]
+        schema_prompt = len(cached.plan("", schema=OTHER).prompt)
+        assert stats["hits"] >= 2 and stats["tokens_reused"] >= 2 * (schema_prompt - 12)
+        assert stats["tokens_prefilled"] < sum(len(cached.plan(q, schema=OTHER).prompt) for q in questions)
+    finally:
+        cached.close()
+        plain.close()
+
+
 def test_adapter_schema_mismatch_and_unknown(router: Any) -> None:
     from schema_specialist.serve.router import RouteError, UnknownAdapterError
 

@@ -180,8 +180,11 @@ def main() -> int:
             batch = requests[offset:offset + n]
             offset += n
             for mode in ("serial", "batched"):
+                before = routers[mode].batcher.stats()
                 lv = run_level(urls[mode], clients, batch)
-                lv["stats"] = routers[mode].batcher.stats()
+                lv["stats"] = after = routers[mode].batcher.stats()
+                lv["level"] = {k: after[k] - before[k]
+                               for k in ("steps", "rows_stepped", "prefill_seconds", "step_seconds")}
                 results[mode].append(lv)
                 print(mode, {k: v for k, v in lv.items() if k != "texts"}, flush=True)
     for r in routers.values():
@@ -212,6 +215,15 @@ def main() -> int:
         bar = (f"**At 16 clients: {x:.2f}x the requests/s of `--max-batch 1`** (issue 13's bar: >= 6x; "
                f"{'met' if x >= 6 else 'not met'}).")
     steps = [lv["stats"] for lv in results["batched"]]
+    split = []
+    for s_lv, b_lv in zip(results["serial"], results["batched"], strict=True):
+        parts = []
+        for mode, lv in (("`--max-batch 1`", s_lv), ("batched", b_lv)):
+            t = lv["level"]
+            rows = t["rows_stepped"] / t["steps"] if t["steps"] else 0.0
+            parts.append(f"{mode} {t['prefill_seconds']:.1f} s prefill + {t['step_seconds']:.1f} s in "
+                         f"{t['steps']} steps ({rows:.1f} rows a step) of {lv['wall']:.1f} s")
+        split.append(f"  - {s_lv['clients']} clients: " + "; ".join(parts))
     caches = {mode: routers[mode].batcher.stats()["prefix_cache"] for mode in routers}
     if all(caches.values()):
         reuse = "; ".join(f"{'`--max-batch 1`' if mode == 'serial' else 'batched'} {c['hits']}/{c['lookups']} "
@@ -239,6 +251,8 @@ def main() -> int:
         f"{valid}/{answered} valid against their schema (all `strict`); {routed}/{answered} served by their "
         f"schema's adapter (or the constrained base for the unknown schemas); {length} stopped at the token limit.",
         f"- Same request, both modes: {same}/{compared} answers identical (greedy; {probe.dtype} weights).",
+        "- Where the time went (the decoding thread, per level):",
+        *split,
         "- Batched server, rows per decoding step (cumulative over the run): mean "
         f"{steps[-1]['mean_rows_per_step'] if steps else 0}, most {steps[-1]['max_rows_per_step'] if steps else 0}.",
         cache_line,

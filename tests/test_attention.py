@@ -43,3 +43,45 @@ def test_a_loaded_model_switches_to_it_and_decodes(tiny_mistral_dir: Path) -> No
     out = model(input_ids=torch.tensor([[1, 5, 7]]), use_cache=True)
     step = model(input_ids=torch.tensor([[9]]), past_key_values=out.past_key_values, use_cache=True)
     assert torch.isfinite(step.logits).all()
+
+
+def test_a_growing_cache_appends_in_place_and_decodes_the_same_tokens(tiny_mistral_dir: Path) -> None:
+    from schema_specialist.generate.decoding import chat_ids
+    from schema_specialist.models import load_model
+    from schema_specialist.serve.attention import use_decode_attention
+    from schema_specialist.serve.continuous import ContinuousBatch, Row
+    from schema_specialist.serve.kvcache import SPARE, filled_width, new_cache
+
+    loaded = load_model(str(tiny_mistral_dir), dtype="float32")
+    model, tok = loaded.model, loaded.tokenizer
+    assert use_decode_attention(model)
+    prompts = [chat_ids(tok, [{"role": "user", "content": q}]) for q in
+               ("Order A-1, paid.", "hi", "A much longer request: order B-22 shipped, 99.5 dollars in total.")]
+
+    def run(grow: bool) -> dict[int, list[int]]:
+        cb = ContinuousBatch(model, stop_ids=set(), pad_id=0, grow_cache=grow)
+        done: dict[int, list[int]] = {}
+        cb.add([Row(prompts[0], 12, key=0), Row(prompts[1], 40, key=1)])
+        for step in range(60):
+            if step == 3:
+                cb.add([Row(prompts[2], 20, key=2)])  # a join: the caches are concatenated, the buffer restarts
+            if step == 5 and grow:
+                layer = cb._cache.layers[0]
+                assert layer._bufs[0].shape[-2] > layer.keys.shape[-2]  # spare columns, filled in place
+                assert layer.keys.data_ptr() == layer._bufs[0].data_ptr()
+            for ev in cb.step():
+                if ev.done is not None:
+                    done[ev.key] = list(ev.done.tokens)
+            if not len(cb):
+                break
+        return done
+
+    # Row 0 leaves after 12 tokens (the cache is re-selected), row 1 runs past SPARE steps (a new buffer).
+    assert SPARE < 40
+    assert run(grow=True) == run(grow=False)
+    cache = new_cache(grow=True)
+    k = torch.zeros(1, 2, 5, 4)
+    cache.update(k, k, 0)
+    keys, _ = cache.update(torch.ones(1, 2, 1, 4), torch.ones(1, 2, 1, 4), 0)
+    assert keys.shape[-2] == 6 + SPARE and cache.get_seq_length() == 6  # the whole buffer; the cache knows 6
+    assert filled_width() == 6 and filled_width() is None  # what decode_attention reads, once

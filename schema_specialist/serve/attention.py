@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .kvcache import filled_width
+
 NAME = "schemagen_decode"
 
 
@@ -23,7 +25,11 @@ def decode_attention(module: Any, query: Any, key: Any, value: Any, attention_ma
 
     batch, heads, q_len, dim = query.shape
     kv_heads, width = key.shape[1], key.shape[2]
+    # A growing cache layer (`kvcache`) hands over its whole buffer: only the first `live` columns are filled.
+    live = filled_width()
+    live = width if live is None or live > width else live
     if q_len != 1 or heads % kv_heads or dropout:
+        key, value = key[:, :, :live], value[:, :, :live]
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                                       **kwargs)
     group = heads // kv_heads
@@ -33,12 +39,15 @@ def decode_attention(module: Any, query: Any, key: Any, value: Any, attention_ma
     keys = key.reshape(batch * kv_heads, width, dim)
     values = value.reshape(batch * kv_heads, width, dim)
     scores = torch.bmm(q, keys.transpose(1, 2)).float().reshape(batch, kv_heads, group, width)
+    if live < width:
+        scores[..., live:] = float("-inf")
     if attention_mask is not None:
-        mask = attention_mask[..., -width:].reshape(batch, 1, 1, width)
+        mask = attention_mask[..., -live:].reshape(batch, 1, 1, live)
+        filled = scores[..., :live]
         if mask.dtype == torch.bool:
-            scores = scores.masked_fill(~mask, float("-inf"))
+            filled.masked_fill_(~mask, float("-inf"))
         else:
-            scores = scores + mask.float()
+            filled.add_(mask.float())
     weights = scores.softmax(dim=-1).to(value.dtype).reshape(batch * kv_heads, group, width)
     out = torch.bmm(weights, values)  # [B * Hkv, group, D]; query head h used key/value head h // group
     return out.reshape(batch, heads, 1, dim).transpose(1, 2).contiguous(), None

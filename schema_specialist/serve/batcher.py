@@ -41,7 +41,7 @@ class Batcher:
     def __init__(self, model: Any, *, stop_ids: set[int], pad_id: int, max_batch: int = DEFAULT_MAX_BATCH,
                  gather_ms: float = DEFAULT_GATHER_MS, max_queue: int = DEFAULT_MAX_QUEUE,
                  forward: Callable[..., Any] | None = None, lock: Any = None,
-                 prefix_cache: PrefixCache | None = None) -> None:
+                 prefix_cache: PrefixCache | None = None, grow_cache: bool = False) -> None:
         from .continuous import ContinuousBatch
 
         if max_batch < 1 or max_queue < 1:
@@ -49,7 +49,7 @@ class Batcher:
         self.max_batch, self.max_queue, self.gather_s = max_batch, max_queue, max(0.0, gather_ms) / 1e3
         self.prefix_cache = prefix_cache
         self._new_batch = lambda: ContinuousBatch(model, stop_ids=stop_ids, pad_id=pad_id, forward=forward,
-                                                  prefix_cache=prefix_cache)
+                                                  prefix_cache=prefix_cache, grow_cache=grow_cache)
         self.batch = self._new_batch()
         self.lock = lock or threading.RLock()  # held for each step: hold it to pause decoding
         self._cond = threading.Condition()
@@ -63,6 +63,8 @@ class Batcher:
         self.steps = 0
         self.rows_stepped = 0
         self.max_rows = 0  # the most rows one step decoded together
+        self.prefill_seconds = 0.0  # time spent prefilling joining rows
+        self.step_seconds = 0.0  # time spent in decoding steps (choosing tokens, the forward pass)
         self._job_seconds = 0.0  # EWMA of one job's time in the batch (Retry-After estimates)
 
     # -- callers ----------------------------------------------------------------------------------
@@ -95,8 +97,10 @@ class Batcher:
     def stats(self) -> dict[str, Any]:
         return {"waiting": len(self._waiting), "running": len(self._running), "max_batch": self.max_batch,
                 "max_queue": self.max_queue, "served": self.served, "cancelled": self.cancelled,
-                "timed_out": self.timed_out, "steps": self.steps, "max_rows_per_step": self.max_rows,
+                "timed_out": self.timed_out, "steps": self.steps, "rows_stepped": self.rows_stepped,
+                "max_rows_per_step": self.max_rows,
                 "mean_rows_per_step": round(self.rows_stepped / self.steps, 2) if self.steps else 0.0,
+                "prefill_seconds": round(self.prefill_seconds, 3), "step_seconds": round(self.step_seconds, 3),
                 "alive": self.alive,
                 "prefix_cache": self.prefix_cache.stats() if self.prefix_cache is not None else None}
 
@@ -157,10 +161,14 @@ class Batcher:
             try:
                 with self.lock:
                     admit = self._still_wanted(admit)  # the lock may have been held (paused) meanwhile
+                    t0 = time.perf_counter()
                     if admit:
                         self.batch.add([job.row() for job in admit])
+                    t1 = time.perf_counter()
                     rows = len(self.batch)
                     events = self.batch.step()
+                    self.prefill_seconds += t1 - t0
+                    self.step_seconds += time.perf_counter() - t1
                 self.steps += 1
                 self.rows_stepped += rows
                 self.max_rows = max(self.max_rows, rows)

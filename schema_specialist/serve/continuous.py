@@ -21,6 +21,7 @@ from ..generate.decoding import (
     cache_kwarg,
     choose_token,
 )
+from .kvcache import joinable, new_cache
 from .prefix import PrefixCache
 
 BASE_ADAPTER = "__base__"  # PEFT's per-row name for "no adapter"
@@ -68,9 +69,11 @@ class ContinuousBatch:
 
     def __init__(self, model: Any, *, stop_ids: set[int] | frozenset[int], pad_id: int,
                  vocab_size: int | None = None, adapter_names: bool | None = None,
-                 forward: Callable[..., Any] | None = None, prefix_cache: PrefixCache | None = None) -> None:
+                 forward: Callable[..., Any] | None = None, prefix_cache: PrefixCache | None = None,
+                 grow_cache: bool = False) -> None:
         self.model = model
         self.prefix_cache = prefix_cache
+        self.grow_cache = grow_cache  # `kvcache.GrowingLayer`s: only for a model on `attention.decode_attention`
         self.stop_ids = frozenset(stop_ids)
         self.pad_id = pad_id
         self.vocab_size = vocab_size
@@ -141,7 +144,6 @@ class ContinuousBatch:
     def _prefill_group(self, rows: Sequence[Row]) -> tuple[Any, Any, Any, Any]:
         """Prefill `rows` together, left-padded to the longest: (cache, mask, next positions, last logits)."""
         import torch
-        from transformers import DynamicCache
 
         width = max(len(r.prompt) for r in rows)
         n = len(rows)
@@ -151,7 +153,7 @@ class ContinuousBatch:
             ids[i, width - len(r.prompt):] = torch.tensor(list(r.prompt), dtype=torch.long)
             mask[i, width - len(r.prompt):] = 1
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        cache = DynamicCache()
+        cache = new_cache(self.grow_cache)
         out = self.forward([r.adapter for r in rows], input_ids=ids, attention_mask=mask, position_ids=positions,
                            use_cache=True, logits_to_keep=1, **{self._key: cache})
         return cache, mask, positions[:, -1:] + 1, out.logits[:, -1, :].float()
@@ -159,12 +161,11 @@ class ContinuousBatch:
     def _prefill_one(self, row: Row) -> tuple[Any, Any, Any, Any]:
         """Prefill one row from the longest stored prefix of its prompt, and store the prompt's cache."""
         import torch
-        from transformers import DynamicCache
 
         assert self.prefix_cache is not None
         size = len(row.prompt)
         hit = self.prefix_cache.lookup(row.adapter, row.prompt)
-        cache: Any = DynamicCache()
+        cache = new_cache(self.grow_cache)
         if hit is not None:
             for i, (keys, values) in enumerate(hit.layers):
                 cache.update(keys, values, i)  # copies: the stored entry stays as it was
@@ -281,7 +282,6 @@ def _join_caches(parts: list[tuple[Any, Any]]) -> tuple[Any, Any]:
     """Concatenate KV caches (with their masks) along the batch, left-padding each to the widest; the
     first cache object is reused."""
     import torch
-    from transformers.cache_utils import DynamicLayer
 
     width = max(mask.shape[1] for _, mask in parts)
 
@@ -298,7 +298,7 @@ def _join_caches(parts: list[tuple[Any, Any]]) -> tuple[Any, Any]:
         if len(cache.layers) != depth:
             raise ValueError("caches of different depth")
         for layer in cache.layers:
-            if type(layer) is not DynamicLayer:
+            if not joinable(layer):
                 raise ValueError("only full-attention DynamicCache layers can be joined")
     gaps = [width - mask.shape[1] for _, mask in parts]
     for i in range(depth):

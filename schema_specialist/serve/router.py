@@ -161,7 +161,8 @@ class Router:
         self.dtype = str(self.hf_model.dtype).removeprefix("torch.")
         from .attention import use_decode_attention
 
-        use_decode_attention(self.hf_model)  # decoding steps: two matmuls, not torch's CPU SDPA kernel
+        # Decoding steps: two matmuls, not torch's CPU SDPA kernel, over a cache that grows in place.
+        grow = use_decode_attention(self.hf_model)
         self._cache_lock = threading.Lock()
         self._schemas: dict[str, Schema] = {}
         from .grammars import Grammars
@@ -176,7 +177,8 @@ class Router:
         self.batcher = Batcher(self.model, stop_ids=stop_ids_of(self.hf_model, self.tokenizer),
                                pad_id=pad_id_of(self.tokenizer), max_batch=max_batch, gather_ms=gather_ms,
                                max_queue=max_queue, forward=forward,
-                               prefix_cache=PrefixCache(prefix_cache_tokens) if prefix_cache_tokens > 0 else None)
+                               prefix_cache=PrefixCache(prefix_cache_tokens) if prefix_cache_tokens > 0 else None,
+                               grow_cache=grow)
         limit = int(getattr(self.hf_model.config, "max_position_embeddings", 0) or 4096)
         self.max_prompt_tokens = max_prompt_tokens or max(16, min(limit, 8192) - max_new_tokens)
         self.base_aliases = {BASE_ID, self.base_spec, Path(self.base_spec).name, self.base_path.name}

@@ -189,6 +189,9 @@ def main() -> int:
                 print(mode, {k: v for k, v in lv.items() if k != "texts"}, flush=True)
     for r in routers.values():
         r.close()
+    raw = ROOT / "runs" / "bench_serve.json"  # every level's figures and answers, before any formatting
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    raw.write_text(json.dumps(results, indent=1), encoding="utf-8")
     total_min = (time.perf_counter() - started) / 60
 
     rows = ["| clients | requests | mode | req/s | p50 latency (s) | p95 latency (s) | completion tok/req | tok/s | "
@@ -220,9 +223,9 @@ def main() -> int:
         parts = []
         for mode, lv in (("`--max-batch 1`", s_lv), ("batched", b_lv)):
             t = lv["level"]
-            rows = t["rows_stepped"] / t["steps"] if t["steps"] else 0.0
+            per_step = t["rows_stepped"] / t["steps"] if t["steps"] else 0.0
             parts.append(f"{mode} {t['prefill_seconds']:.1f} s prefill + {t['step_seconds']:.1f} s in "
-                         f"{t['steps']} steps ({rows:.1f} rows a step) of {lv['wall']:.1f} s")
+                         f"{t['steps']} steps ({per_step:.1f} rows a step) of {lv['wall']:.1f} s")
         split.append(f"  - {s_lv['clients']} clients: " + "; ".join(parts))
     caches = {mode: routers[mode].batcher.stats()["prefix_cache"] for mode in routers}
     if all(caches.values()):

@@ -22,21 +22,24 @@ def tiny(tiny_mistral_dir: Path) -> Any:
     return load_model(str(tiny_mistral_dir), dtype="float32")
 
 
-@pytest.fixture(scope="module")
-def peft_model(tmp_path_factory: pytest.TempPathFactory, tiny_mistral_dir: Path) -> Any:
-    """The tiny base with two random LoRA adapters, "flag" and "color", loaded unmerged."""
+def two_adapter_model(root: Path, base_dir: Path) -> Any:
+    """The tiny base with two random LoRA adapters, "flag" and "color", loaded unmerged; (model, tokenizer)."""
     from peft import PeftModel
 
     from schema_specialist.models import load_model
 
-    root = tmp_path_factory.mktemp("cb") / "adapters"
-    build_adapter(tiny_mistral_dir, root, "flag", FLAG, seed=1)
-    build_adapter(tiny_mistral_dir, root, "color", COLOR, seed=2)
-    loaded = load_model(str(tiny_mistral_dir), dtype="float32")
+    build_adapter(base_dir, root, "flag", FLAG, seed=1)
+    build_adapter(base_dir, root, "color", COLOR, seed=2)
+    loaded = load_model(str(base_dir), dtype="float32")
     model = PeftModel.from_pretrained(loaded.model, str(root / "flag"), adapter_name="flag", is_trainable=False)
     model.load_adapter(str(root / "color"), adapter_name="color", is_trainable=False)
     model.eval()
     return model, loaded.tokenizer
+
+
+@pytest.fixture(scope="module")
+def peft_model(tmp_path_factory: pytest.TempPathFactory, tiny_mistral_dir: Path) -> Any:
+    return two_adapter_model(tmp_path_factory.mktemp("cb") / "adapters", tiny_mistral_dir)
 
 
 def _prompts(tok: Any) -> list[list[int]]:

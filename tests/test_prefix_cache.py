@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import torch
-from test_router import COLOR, FLAG, build_adapter
+from test_continuous_batch import two_adapter_model
 
 from schema_specialist.generate.decoding import chat_ids, decode, stop_ids_of
 from schema_specialist.serve.continuous import BASE_ADAPTER, ContinuousBatch, Row
@@ -78,18 +78,7 @@ def test_entries_are_copies_and_the_oldest_go_first_past_the_budget() -> None:
 
 @pytest.fixture(scope="module")
 def peft_model(tmp_path_factory: pytest.TempPathFactory, tiny_mistral_dir: Path) -> Any:
-    from peft import PeftModel
-
-    from schema_specialist.models import load_model
-
-    root = tmp_path_factory.mktemp("pc") / "adapters"
-    build_adapter(tiny_mistral_dir, root, "flag", FLAG, seed=1)
-    build_adapter(tiny_mistral_dir, root, "color", COLOR, seed=2)
-    loaded = load_model(str(tiny_mistral_dir), dtype="float32")
-    model = PeftModel.from_pretrained(loaded.model, str(root / "flag"), adapter_name="flag", is_trainable=False)
-    model.load_adapter(str(root / "color"), adapter_name="color", is_trainable=False)
-    model.eval()
-    return model, loaded.tokenizer
+    return two_adapter_model(tmp_path_factory.mktemp("pc") / "adapters", tiny_mistral_dir)
 
 
 def _run(cb: ContinuousBatch, rows: list[Row]) -> dict[Any, list[int]]:

@@ -396,3 +396,19 @@ def test_preparing_lora_raises_no_library_warning(tiny_mistral_dir: Path) -> Non
         PeftBackend().prepare(make_recipe({"base": str(tiny_mistral_dir)}))
     assert not [w for w in caught if issubclass(w.category, FutureWarning | UserWarning)], \
         [str(w.message) for w in caught]
+
+
+def test_an_adapter_directory_with_eval_outputs_can_be_retrained(tmp_path: Path) -> None:
+    from schema_specialist.training.api import check_out_dir
+
+    out = tmp_path / "adapter"
+    for sub in ("report", "reliability"):  # eval's default report dir, bench_reliability's
+        (out / sub).mkdir(parents=True)
+    (out / "schemagen.json").write_text("{}")
+    (out / "eval.json").write_text("{}")
+    check_out_dir(out, overwrite=True)
+    with pytest.raises(SchemagenError, match="--overwrite"):
+        check_out_dir(out, overwrite=False)
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(SchemagenError, match="not a schemagen adapter"):
+        check_out_dir(out, overwrite=True)

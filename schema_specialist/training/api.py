@@ -27,9 +27,10 @@ from .report import model_card, plot_loss
 from .warm import read_warm_start
 
 FORMAT = "schemagen-adapter/1"
-# What `train` and `eval` write into an adapter directory (eval.json and report/ go with a retrain).
+# What `train`, `eval` and `scripts/bench_reliability.py` write into an adapter directory (eval.json,
+# report/ and reliability/ stay through a retrain; eval notices the new weights and starts its answers again).
 ADAPTER_FILES = {"adapter_config.json", "adapter_model.safetensors", "schemagen.json", "loss.png", "README.md",
-                 "checkpoints", "eval.json", "report"}
+                 "checkpoints", "eval.json", "report", "reliability"}
 
 
 def _stderr(msg: str) -> None:

@@ -31,6 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 from _bench_md import update_section  # noqa: E402
 
+from schema_specialist.serve.prefix import DEFAULT_PREFIX_TOKENS  # noqa: E402
+
 # (schema file, request file); the first two have adapters in the registry, the rest do not.
 SOURCES = {
     "agent_status": ("schemas/agent_status.json", "schemas/agent_status.requests.jsonl"),
@@ -140,8 +142,8 @@ def main() -> int:
     ap.add_argument("--max-new-tokens", type=int, default=256, help="The servers' --max-new-tokens.")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads.")
     ap.add_argument("--dtype", default="auto", help="Router dtype (auto: bf16 where the CPU has it).")
-    ap.add_argument("--prefix-cache-tokens", type=int, default=None,
-                    help="Both servers' prompt prefix cache (default: the server's; 0: off).")
+    ap.add_argument("--prefix-cache-tokens", type=int, default=DEFAULT_PREFIX_TOKENS,
+                    help="Both servers' prompt prefix cache in tokens (0: off).")
     ap.add_argument("--no-write", action="store_true", help="Print only; leave docs/BENCHMARKS.md alone.")
     args = ap.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
@@ -159,8 +161,7 @@ def main() -> int:
     t0 = time.perf_counter()
     routers = {mode: Router(args.adapters, None, max_new_tokens=args.max_new_tokens, threads=args.threads,
                             dtype=args.dtype, max_batch=1 if mode == "serial" else args.max_batch,
-                            **({} if args.prefix_cache_tokens is None else
-                               {"prefix_cache_tokens": args.prefix_cache_tokens}))
+                            prefix_cache_tokens=args.prefix_cache_tokens)
                for mode in ("serial", "batched")}
     load_s = (time.perf_counter() - t0) / 2
     probe = routers["serial"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from ..serve.prefix import DEFAULT_PREFIX_TOKENS
+
 
 @click.command("serve")
 @click.option("--adapters", "adapters_dir", default="adapters", type=click.Path(file_okay=False),
@@ -23,7 +25,7 @@ import click
 @click.option("--dtype", default="auto", type=click.Choice(["auto", "bfloat16", "float32"]),
               help="Base weights; auto = bfloat16 on CPUs with AVX512-BF16/AMX (as eval), else float32.")
 @click.option("--max-body-bytes", default=1 << 20, type=click.IntRange(1024), help="Larger bodies get 413.")
-@click.option("--prefix-cache-tokens", default=16384, type=click.IntRange(0), show_default=True,
+@click.option("--prefix-cache-tokens", default=DEFAULT_PREFIX_TOKENS, type=click.IntRange(0), show_default=True,
               help="Prompt tokens whose KV cache is kept for reuse (schema prompts, strict retries); 0: off.")
 @click.option("--threads", default=None, type=click.IntRange(1), help="torch CPU threads.")
 def command(adapters_dir: str, base: str | None, host: str, port: int, max_new_tokens: int, max_batch: int,

@@ -109,7 +109,8 @@ class ContinuousBatch:
         return self.model(**kwargs)
 
     def add(self, rows: Sequence[Row]) -> None:
-        """Prefill `rows` together and join them to the running batch (their first token comes at `step`)."""
+        """Prefill `rows` (together, or each from the prefix cache) and join them to the running batch (their
+        first token comes at `step`)."""
         import torch
 
         if not rows:

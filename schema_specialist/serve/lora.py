@@ -80,6 +80,7 @@ class FusedLoRA:
         self._layers = layers
         self._masks: dict[tuple[tuple[str, int], ...], Any] = {}
         self._names: tuple[str, ...] = ()
+        self._given: list[str] | None = None  # the list `begin` saw: the layers of one forward pass share it
         for module in layers:
             adapters = [a for a in module.lora_A if a in module.lora_B]
             layout = tuple((a, int(module.lora_A[a].weight.shape[0])) for a in adapters)
@@ -104,6 +105,7 @@ class FusedLoRA:
 
     def begin(self, names: list[str]) -> None:
         """The rows' adapters for the next forward (their masks are built once, then shared by the layers)."""
+        self._given = names
         names_t = tuple(names)
         if names_t != self._names:
             self._names, self._masks = names_t, {}
@@ -127,7 +129,7 @@ class FusedLoRA:
         def forward(x: Any, *args: Any, adapter_names: list[str], **kwargs: Any) -> Any:
             kwargs.pop("alora_offsets", None)
             result = module.base_layer(x, *args, **kwargs)
-            if tuple(adapter_names) != self._names:
+            if adapter_names is not self._given:  # a call that did not come through `begin`
                 self.begin(adapter_names)
             mask = self._mask(layout, a_all)
             if mask is None:  # only base rows

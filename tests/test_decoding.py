@@ -127,3 +127,30 @@ def test_rebalance_undoes_a_draw_that_breaks_a_cross_field_rule() -> None:
                                "not": {"properties": {"s": {"const": "b"}}}})
     for i in range(20):
         assert rebalance({"s": "a"}, schema, random.Random(i)) == {"s": "a"}
+
+
+
+
+def assert_writable(rows: Any, tokenizer: Any, vocab: int, value: Any) -> None:
+    """Every token of `value`'s compact JSON is allowed, in turn, by a fresh matcher from `rows`."""
+    import torch
+
+    row = rows()
+    for token in tokenizer(json.dumps(value, ensure_ascii=False, separators=(",", ":")),
+                           add_special_tokens=False)["input_ids"]:
+        mask = torch.zeros((1, (vocab + 31) // 32), dtype=torch.int32)
+        row.fill(mask, 0)
+        assert (int(mask[0, token // 32]) >> (token % 32)) & 1, tokenizer.decode([token])
+        assert row.accept(token)
+
+
+def test_the_served_grammar_accepts_values_the_teacher_grammar_would_not(tiny: Any) -> None:
+    """The server's strict and fallback paths decode under the schema itself: an accented name, day 30,
+    five tags and four decimals stay writable, token by token."""
+    from schema_specialist.serve.grammars import Grammars
+    from tests.test_grammar import PERSON_SCHEMA, REAL_ANSWER
+
+    raw = {**PERSON_SCHEMA, "properties": {k: v for k, v in PERSON_SCHEMA["properties"].items() if k != "extra"}}
+    grammar = Grammars(tiny.model, tiny.tokenizer).get(schema_from_dict(raw))
+    assert_writable(grammar.rows, tiny.tokenizer, tiny.model.config.vocab_size,
+                    {k: v for k, v in REAL_ANSWER.items() if k != "extra"})

@@ -811,3 +811,14 @@ def test_bench_reliability_resumes_and_compares(tmp_path: Path, make_dataset: An
     assert bench.main(["--adapter", str(tmp_path / "missing"), "--no-doc"]) == 2
     with pytest.raises(SchemagenError, match="not an eval report"):
         ev.read_failures_by_path(adapter / "schemagen.json")
+
+
+def test_adapter_grammar_decodes_under_the_schema_not_the_teacher_grammar(tiny_adapter: Path) -> None:
+    """Eval's adapter + grammar (and the guard) must allow what a request says: an id in lowercase with
+    digits first and a total with four decimals are valid order answers; the teacher's steering bans both."""
+    from tests.test_decoding import assert_writable
+
+    runner = ev.ModelRunner(ev.load_adapter_meta(tiny_adapter), max_new_tokens=6)
+    _, _, rows = runner.constrained_processor()
+    assert_writable(rows, runner.tokenizer, runner.hf_model.config.vocab_size,
+                    {"id": "7b-x/9", "status": "paid", "total": 12.3456})

@@ -266,3 +266,54 @@ def test_schema_dependencies_become_unconditional() -> None:
                {"properties": {"kind": {"const": "b"}}, "additionalProperties": False}]}}}
     d = _dec(raw)
     assert "dependencies" not in d and len(d["oneOf"]) == 2 and "additionalProperties" not in d
+
+
+# ---- the grammar an answer is decoded under -------------------------------------------------------
+
+PERSON_SCHEMA: dict[str, Any] = {
+    "type": "object", "additionalProperties": False, "required": ["name", "opened", "tags", "score"],
+    "properties": {
+        "name": {"type": "string", "minLength": 2, "maxLength": 60},
+        "opened": {"type": "string", "format": "date"},
+        "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 8},
+        "score": {"type": "number", "minimum": 0},
+        "extra": {"type": "object"},
+    },
+}
+# Values people write that the teacher's steering (caps, word patterns, day <= 28, 3 items, 1e6, 3
+# decimals) excludes: the answer grammar must allow every one of them.
+REAL_ANSWER = {"name": "Lucía O'Brien-Smith, the accounts lead at ACME (EMEA)", "opened": "2026-01-30",
+               "tags": ["sso", "okta", "p1", "login", "regression"], "score": 5000000.1234,
+               "extra": {"nested": [1, {"a": None}]}}
+
+
+def test_answer_schema_keeps_every_value_the_schema_allows() -> None:
+    from jsonschema import Draft202012Validator
+
+    from schema_specialist.generate.grammar import answer_schema
+
+    schema = schema_from_dict(PERSON_SCHEMA)
+    assert schema.is_valid(REAL_ANSWER)
+    steered = decoding_schema(schema)
+    assert not Draft202012Validator(steered).is_valid(REAL_ANSWER)  # the teacher's grammar narrows
+    answer = answer_schema(schema)
+    assert Draft202012Validator(answer).is_valid(REAL_ANSWER), list(Draft202012Validator(answer).iter_errors(
+        REAL_ANSWER))
+    assert answer["properties"]["name"] == PERSON_SCHEMA["properties"]["name"]
+    assert answer["properties"]["opened"] == {"type": "string", "format": "date"}
+    assert answer["properties"]["tags"]["maxItems"] == 8
+    assert answer["additionalProperties"] is False  # keys still come from the schema
+
+
+@given(st.data())
+@FAST
+def test_answer_schema_only_narrows_by_closing_objects(data: st.DataObject) -> None:
+    """An instance of the original (objects closed) is an instance of the answer schema."""
+    from jsonschema import Draft202012Validator, FormatChecker
+
+    from schema_specialist.generate.grammar import answer_schema
+
+    raw = {**PERSON_SCHEMA, "properties": {k: v for k, v in PERSON_SCHEMA["properties"].items() if k != "extra"}}
+    value = data.draw(from_schema(raw))
+    answer = answer_schema(schema_from_dict(raw))
+    assert Draft202012Validator(answer, format_checker=FormatChecker()).is_valid(value)

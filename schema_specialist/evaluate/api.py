@@ -71,11 +71,14 @@ def _unique(items: Sequence[Item]) -> list[Item]:
 def _log_settings(info: AdapterMeta, seed: int, max_new_tokens: int, temperature: float, dtype: str,
                   injected: Sequence[str] | None) -> dict[str, Any]:
     """What decides an answer: resuming with anything else would mix two systems' answers."""
+    from ..generate.grammar import answer_schema
     from ..prompts import schema_messages, task_messages
 
     probe = json.dumps([task_messages("?"), schema_messages("?", info.schema.raw), info.system_prompt])
+    grammar = json.dumps(answer_schema(info.schema), sort_keys=True)
     return {"schema_sha256": info.schema.sha256, "adapter_weights_sha256": info.weights_sha256(),
             "base": info.base, "prompts_sha256": hashlib.sha256(probe.encode()).hexdigest()[:16],
+            "grammar_sha256": hashlib.sha256(grammar.encode()).hexdigest()[:16],
             "seed": seed, "max_new_tokens": max_new_tokens, "temperature": temperature, "dtype": dtype,
             "injected_generators": sorted(injected) if injected is not None else None}
 

@@ -184,11 +184,11 @@ class ModelRunner:
             import outlines
 
             from ..engines import EngineSet
-            from ..generate.grammar import decoding_schema
+            from ..generate.grammar import answer_schema
 
             om = outlines.from_transformers(self.hf_model, self.tokenizer)
             engines = EngineSet(om)
-            engine, processor, failures = engines.pick(decoding_schema(self.info.schema))
+            engine, processor, failures = engines.pick(answer_schema(self.info.schema))
             self._outlines = (om, processor, engines.get(engine).row_constraint(processor))
             self.engine, self.engine_failures = engine, failures
         return self._outlines

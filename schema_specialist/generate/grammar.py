@@ -58,6 +58,16 @@ class Limits:
     max_number: int = 1_000_000  # magnitude cap where a number has no bound on that side
     max_nodes: int = 1500  # size budget (subschemas); past it optional content is pruned until it fits
     max_tokens: int = 160  # estimated tokens of a typical instance; past it, caps tighten until it fits
+    # Steer a teacher towards short, everyday values (length and size caps, word-shaped free text,
+    # well-formed format patterns, number ranges). Off for the grammar an answer is decoded under
+    # (`answer_schema`): there every value the schema allows must stay writable.
+    steer: bool = True
+
+
+# The grammar of an answer (eval's adapter + grammar, the guard, the server's strict and fallback
+# paths): structure only. A request says "Lucía", "2026-01-30" or five tags; the teacher's caps and
+# patterns would force "Lucia", a day <= 28 or three tags.
+ANSWER_LIMITS = Limits(max_depth=3, steer=False)
 
 
 @dataclass(frozen=True)
@@ -88,6 +98,11 @@ class _TooBig(Exception):
     """The decoding schema grew past the size budget at this pruning level."""
 
 
+def answer_schema(schema: Schema) -> dict[str, Any]:
+    """The schema an answer is decoded under: refs inlined, objects closed, no steering caps."""
+    return decoding_schema(schema, ANSWER_LIMITS)
+
+
 def decoding_schema(schema: Schema, limits: Limits | None = None) -> dict[str, Any]:
     """The narrowed schema handed to the grammar engine (see the module docstring)."""
     lim = limits or Limits()
@@ -102,7 +117,7 @@ def decoding_schema(schema: Schema, limits: Limits | None = None) -> dict[str, A
             return schema.raw
         if not isinstance(root, dict):
             return schema.raw
-        if last or estimate_tokens(root) <= lim.max_tokens:
+        if last or not lim.steer or estimate_tokens(root) <= lim.max_tokens:
             return root
     return schema.raw  # pragma: no cover  (the last level always returns)
 
@@ -223,6 +238,10 @@ class _Walker:
         self.nodes = 0
         self.legacy = schema.draft in _LEGACY_DRAFTS
 
+    def short_string(self) -> dict[str, Any]:
+        """What a value the schema leaves free becomes: a short string when steering, else anything."""
+        return {"type": "string", "maxLength": self.lim.max_string} if self.lim.steer else {}
+
     def deep(self, depth: int) -> bool:
         return self.optional_depth is not None and depth >= self.optional_depth
 
@@ -242,8 +261,7 @@ class _Walker:
         node = _require_dependencies(normalize(node))
         if closable and not node.keys() - _ANNOTATIONS - set(_DROP):
             # Anything goes: a small model writes junk; a short string is one of the allowed values.
-            return {**{k: node[k] for k in ("title", "description") if k in node},
-                    "type": "string", "maxLength": self.lim.max_string}
+            return {**{k: node[k] for k in ("title", "description") if k in node}, **self.short_string()}
         out: dict[str, Any] = {k: v for k, v in node.items() if k not in _DROP and k not in VALIDATION_ONLY}
         self.combinators(node, out, stack, depth)
         inferred = _infer_type(node, out)
@@ -380,12 +398,14 @@ class _Walker:
                     _search(p, name) for p in out["patternProperties"]):
                 out["properties"][name] = next(s for p, s in out["patternProperties"].items() if _search(p, name))
             elif node.get("additionalProperties") is not False:
-                out["properties"][name] = {"type": "string", "maxLength": self.lim.max_string}
+                out["properties"][name] = self.short_string()
         open_extra = "additionalProperties" in node or "patternProperties" in node \
             or "unevaluatedProperties" in node
         if force_close or (not open_extra and out.get("properties")):
             out.setdefault("properties", {})
             out["additionalProperties"] = False  # a small model otherwise invents keys
+        elif not self.lim.steer:
+            return
         elif not out.get("properties") and not open_extra:
             # A free-form object: a small map of short strings (one of the allowed shapes).
             out["additionalProperties"] = {"type": "string", "maxLength": self.lim.max_string}
@@ -431,12 +451,13 @@ class _Walker:
         if not is_array:
             return
         high = node.get("maxItems")
-        cap = max(low, 0 if self.deep(depth) else self.lim.max_items)
+        cap = max(low, 0 if self.deep(depth) else self.lim.max_items) if self.lim.steer else None
         if hard is not None:
             if hard < low:
                 raise _Cut("items")
-            cap = min(cap, hard)
-        out["maxItems"] = min(high, cap) if isinstance(high, int) and not isinstance(high, bool) else cap
+            cap = hard if cap is None else min(cap, hard)
+        if cap is not None:
+            out["maxItems"] = min(high, cap) if isinstance(high, int) and not isinstance(high, bool) else cap
 
 
 _FAMILIES = {
@@ -497,7 +518,7 @@ WORDS_MIN_LENGTH = 8  # a maxLength below this keeps PLAIN_TEXT
 
 
 def _string(node: dict[str, Any], out: dict[str, Any], lim: Limits) -> None:
-    if "string" not in _types(node) or "enum" in node or "const" in node:
+    if "string" not in _types(node) or "enum" in node or "const" in node or not lim.steer:
         return
     low = node.get("minLength") or 0
     high = node.get("maxLength")
@@ -608,7 +629,7 @@ def _bound(node: dict[str, Any], *keys: str) -> float:
 
 
 def _number(node: dict[str, Any], out: dict[str, Any], lim: Limits) -> None:
-    if not _types(node) & {"integer", "number"} or "enum" in node or "const" in node:
+    if not _types(node) & {"integer", "number"} or "enum" in node or "const" in node or not lim.steer:
         return
     if not _num(node.get("maximum")) and "exclusiveMaximum" not in node:
         out["maximum"] = int(max(_bound(node, "minimum", "exclusiveMinimum"), 0)) + lim.max_number

@@ -52,7 +52,7 @@ class Grammars:
         return hit
 
     def _compile(self, schema: Schema) -> Grammar:
-        from ..generate.grammar import decoding_schema  # before `engines`: the generate package imports it
+        from ..generate.grammar import answer_schema  # before `engines`: the generate package imports it
 
         if self._engines is None:
             import outlines
@@ -62,7 +62,7 @@ class Grammars:
             self._engines = EngineSet(outlines.from_transformers(self._model, self._tokenizer))
         from ..engines import EngineError, rank_engines
 
-        narrowed = decoding_schema(schema)
+        narrowed = answer_schema(schema)
         failures: list[str] = []
         for name in [n for n in rank_engines(narrowed) if n in ROW_ENGINES]:
             try:

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from schema_specialist.training import train
+from schema_specialist.training.recipe import Recipe
+from schema_specialist.training.warm import RESUME_LR
 from tests.conftest import ORDER_SCHEMA
 from tests.test_train import FAST, assert_one_line_error, run_cli
 
@@ -92,6 +94,15 @@ def test_cli_takes_rank_and_targets_from_the_adapter(trained: tuple[Path, Path],
     h = info["hyperparameters"]
     assert h["lora_r"] == 8 and sorted(h["target_modules"]) == sorted(TARGETS.split(","))
     assert info["resumed_from"]["path"] == str(adapter.resolve())
+    assert h["lr"] == RESUME_LR != Recipe.lr  # a resumed run defaults to the lower rate
+
+
+def test_an_explicit_learning_rate_wins_over_the_resume_default(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    ds, adapter = trained
+    result = run_cli("train", ds, "-o", tmp_path / "lr", "--resume-from", adapter, "--max-steps", "1", "--threads",
+                     "1", "--checkpoint-every", "0", "--no-progress", "--lr", "1e-3")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "lr" / "schemagen.json").read_text())["hyperparameters"]["lr"] == 1e-3
 
 
 @pytest.mark.parametrize(("args", "needles"), [

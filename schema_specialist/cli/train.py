@@ -10,6 +10,7 @@ import click
 from click.core import ParameterSource
 
 from ..training.recipe import Recipe
+from ..training.warm import RESUME_LR
 
 
 def _recipe_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -36,7 +37,8 @@ def _recipe_options(f: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--resume-from", "resume_from", type=click.Path(file_okay=False, path_type=str), default=None,
               help="start the LoRA weights from this trained adapter (same base, rank, alpha, targets and "
                    "schema; unset, those come from it) and train on DATASET_DIR, e.g. grown by "
-                   "`generate --focus`; writes a new adapter (-o)  [default: from scratch]")
+                   f"`generate --focus`, at --lr {RESUME_LR:g} unless given; writes a new adapter (-o)  "
+                   "[default: from scratch]")
 @_recipe_options
 @click.pass_context
 def command(ctx: click.Context, dataset_dir: str, out: str | None, name: str | None, config_file: str | None,
@@ -61,6 +63,8 @@ def command(ctx: click.Context, dataset_dir: str, out: str | None, name: str | N
         for key, value in read_warm_start(resume_from).recipe_defaults().items():
             if key not in explicit:
                 values[key] = value
+        if "lr" not in explicit:
+            values.pop("lr", None)  # a resumed run's own default (`warm.RESUME_LR`)
     info = train(dataset_dir, out, name=name, overwrite=overwrite, progress=progress,
                  log=lambda m: click.echo(m, err=True), resume_from=resume_from, **values)
     m = info["metrics"]

@@ -60,10 +60,15 @@ def train(dataset_dir: str | Path, out_dir: str | Path | None = None, *, name: s
           **recipe_values: Any) -> dict[str, Any]:
     """Train a LoRA specialist on a generated dataset; returns (and writes) the adapter's schemagen.json.
 
-    `resume_from`: an adapter directory whose LoRA weights the run starts from (`warm`)."""
+    `resume_from`: an adapter directory whose LoRA weights the run starts from (`warm`); without an
+    `lr`, it trains at `warm.RESUME_LR`."""
     import torch
 
     say = log or _stderr
+    if resume_from is not None and "lr" not in recipe_values:
+        from .warm import RESUME_LR
+
+        recipe_values = {**recipe_values, "lr": RESUME_LR}
     recipe = make_recipe(recipe_values)
     limit_heap_growth()
     ds = load_dataset(dataset_dir)

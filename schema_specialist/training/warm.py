@@ -4,7 +4,7 @@ Distinct from resuming an interrupted run (`checkpoints/`, which also restores t
 position in the data): this starts a new run, with a fresh optimizer and schedule, on a dataset that may
 have grown (a `generate --focus` round), from the adapter's weights. The adapter must fit: the same base
 model, LoRA rank, alpha and target modules, and the same schema. Where the command line does not set
-those knobs, they come from the adapter (`recipe_defaults`).
+those knobs, they come from the adapter (`recipe_defaults`); an unset learning rate is `RESUME_LR`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,10 @@ from ..errors import SchemagenError
 
 WEIGHTS = "adapter_model.safetensors"
 CONFIG = "adapter_config.json"
+# The peak learning rate of a resumed run where none is given. A focus round resumed at the from-scratch
+# rate (2e-3) undid part of the first run (failures 117 -> 194 at n=3000); at this rate it lowered them
+# (docs/BENCHMARKS.md, bench_reliability_focus_lr).
+RESUME_LR = 3e-4
 
 
 @dataclass

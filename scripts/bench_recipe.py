@@ -33,7 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench_md import update_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-GENERATE_KEYS = {"n": "-n", "prose_share": "--prose-share", "drop_optional": "--drop-optional", "seed": "--seed"}
+GENERATE_KEYS = {"n": "-n", "prose_share": "--prose-share", "drop_optional": "--drop-optional", "seed": "--seed",
+                 "lengthen": "--lengthen", "vary_shape": "--vary-shape"}
+FLAGS = {"vary_shape"}  # on/off: vary_shape=0 is --no-vary-shape
 DEFAULT_GEN = {"seed": "1"}
 
 
@@ -76,7 +78,11 @@ def run_point(point: dict[str, str], schema: Path, inputs: list[Path], work: Pat
     if not (data / "manifest.json").exists() or not json.loads((data / "manifest.json").read_text()).get("complete"):
         cmd = [exe, "generate", str(schema), "-o", str(data), "--workers", "1", "--quiet"]
         for k, v in gen.items():
-            cmd += [GENERATE_KEYS[k], v]
+            if k in FLAGS:
+                cmd.append(GENERATE_KEYS[k] if v.lower() in ("1", "true", "on", "yes")
+                           else GENERATE_KEYS[k].replace("--", "--no-", 1))
+            else:
+                cmd += [GENERATE_KEYS[k], v]
         times["generate"] = _run(cmd, log, core)
     if not (adapter / "adapter_model.safetensors").exists():
         cmd = [exe, "train", str(data), "-o", str(adapter), "--threads", "1", "--no-progress"]

@@ -130,6 +130,58 @@ def test_rebalance_undoes_a_draw_that_breaks_a_cross_field_rule() -> None:
 
 
 
+INCIDENT_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["task", "incidents", "id"], "additionalProperties": False,
+    "properties": {
+        "task": {"type": "string", "minLength": 3, "maxLength": 40},
+        "id": {"type": "string", "pattern": "^[A-Z]-[0-9]$"},
+        "incidents": {"type": "array", "maxItems": 5, "uniqueItems": True, "items": {
+            "type": "object", "required": ["summary", "level"], "additionalProperties": False,
+            "properties": {"summary": {"type": "string", "maxLength": 30}, "level": {"enum": ["low", "high"]}}}}}}
+
+
+def test_vary_shape_spreads_list_lengths_and_the_case_and_length_of_free_text() -> None:
+    from schema_specialist.generate.balance import ShapePool, vary_shape
+
+    schema = schema_from_dict(INCIDENT_SCHEMA)
+    pool = ShapePool(schema)
+    teacher = [{"task": f"Task number {w}", "id": "A-1", "incidents": [{"summary": f"Disk {w} full", "level": "low"}]}
+               for w in ("one", "two", "three", "four", "five", "six")]
+    for v in teacher:
+        pool.add(v)
+    lengths, lower, longer = set(), 0, 0
+    for i in range(200):
+        v = teacher[i % len(teacher)]
+        out = vary_shape(v, schema, random.Random(i), pool, max_items=4, extend=0.3)
+        jsonschema.validate(out, schema.raw)
+        assert out["id"] == "A-1"  # a patterned string is never touched
+        lengths.add(len(out["incidents"]))
+        lower += out["task"][0].islower()
+        longer += len(out["task"].split()) > 3
+        assert all(x["summary"].lower().startswith("disk ") for x in out["incidents"])  # items from the pool
+    assert lengths == {0, 1, 2, 3, 4}  # the teacher wrote one incident every time
+    assert 60 < lower < 140 and 30 < longer < 100
+
+
+def test_vary_shape_keeps_the_schema_bounds_and_undoes_an_invalid_draw() -> None:
+    from schema_specialist.generate.balance import ShapePool, vary_shape
+
+    tight = {**INCIDENT_SCHEMA, "properties": {**INCIDENT_SCHEMA["properties"], "incidents": {
+        **INCIDENT_SCHEMA["properties"]["incidents"], "minItems": 1, "maxItems": 2}}}
+    schema = schema_from_dict(tight)
+    pool = ShapePool(schema)
+    v = {"task": "Check the logs", "id": "B-2", "incidents": [{"summary": "Full", "level": "low"}]}
+    for s in ("Disk full on the primary node", "Timeout"):
+        pool.add({**v, "task": s, "incidents": [{"summary": s[:30], "level": "high"}]})
+    for i in range(50):
+        out = vary_shape(v, schema, random.Random(i), pool)
+        jsonschema.validate(out, schema.raw)
+        assert 1 <= len(out["incidents"]) <= 2 and len(out["task"]) <= 40
+    # no pool: nothing to add, so lists only get shorter, never invalid
+    out = vary_shape(v, schema, random.Random(0), ShapePool(schema))
+    assert len(out["incidents"]) == 1
+
+
 
 def assert_writable(rows: Any, tokenizer: Any, vocab: int, value: Any) -> None:
     """Every token of `value`'s compact JSON is allowed, in turn, by a fresh matcher from `rows`."""

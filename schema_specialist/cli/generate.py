@@ -30,6 +30,12 @@ import click
 @click.option("--allow-remote-refs", is_flag=True, help="Allow $ref to http(s) URLs (network access).")
 @click.option("--balance/--no-balance", default=True, show_default=True,
               help="Draw enum and boolean values again uniformly (a small teacher favours the first option).")
+@click.option("--vary-shape/--no-vary-shape", default=True, show_default=True,
+              help="Draw list lengths uniformly (items from other pairs), start some free text in lowercase and "
+                   "lengthen some (a small teacher writes one item, in two capitalised words).")
+@click.option("--lengthen", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="With --vary-shape: chance that a free-text string gets the words of another pair's string "
+                   "added (varied span lengths to copy; 0.3 lost fields and validity on the dev schema).")
 @click.option("--shuffle-fields", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="Share of questions that state the top-level fields in a random order (the answer follows "
                    "the question's order; eval renders its property-based questions the same way).")
@@ -59,7 +65,8 @@ import click
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def command(schema: str, n: int | None, out: str | None, teacher: str, engine: str, seed: int, batch_size: int,
             dtype: str, temperature: float, max_new_tokens: int, max_candidates: int | None, time_budget: float | None,
-            workers: int, threads: int | None, allow_remote_refs: bool, balance: bool, shuffle_fields: float,
+            workers: int, threads: int | None, allow_remote_refs: bool, balance: bool, vary_shape: bool, lengthen: float,
+            shuffle_fields: float,
             plausible: bool, prose_share: float, drop_optional: float, inputs: tuple[str, ...],
             focus: str | None, focus_share: float, paraphrase: float | None, overwrite: bool, quiet: bool) -> None:
     """Write question -> JSON pairs for SCHEMA (resumes an interrupted run)."""
@@ -72,7 +79,8 @@ def command(schema: str, n: int | None, out: str | None, teacher: str, engine: s
     cfg = GenerateConfig(n=n, seed=seed, teacher=teacher, engine=engine, batch_size=batch_size, dtype=dtype,
                          temperature=temperature, max_new_tokens=max_new_tokens, max_candidates=max_candidates,
                          overwrite=overwrite, allow_remote_refs=allow_remote_refs, threads=threads, workers=workers,
-                         progress=not quiet, time_budget=time_budget, balance=balance,
+                         progress=not quiet, time_budget=time_budget, balance=balance, vary_shape=vary_shape,
+                         lengthen=lengthen,
                          shuffle_fields=shuffle_fields, plausible=plausible, prose_share=prose_share,
                          drop_optional=drop_optional, inputs=list(inputs), focus=focus,
                          focus_share=focus_share, paraphrase=paraphrase)

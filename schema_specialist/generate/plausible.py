@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .balance import free_text
 from .questions import SchemaNav, facts
 from .vocabulary import humanize
 
@@ -18,11 +19,6 @@ PLACEHOLDERS = {"string", "text", "example", "sample", "test", "lorem ipsum", "n
                 "task", "unknown", "default", "untitled"}
 _EDGE = " -,;:/(.&|_+*#"
 _WORD = re.compile(r"[A-Za-z]+")
-
-
-def _free_text(node: dict[str, Any]) -> bool:
-    return "enum" not in node and "const" not in node and not isinstance(node.get("pattern"), str) \
-        and "format" not in node
 
 
 def _sub(decoding: Any, key: str | None) -> Any:
@@ -45,7 +41,7 @@ def tidy_strings(value: Any, nav: SchemaNav, node: Any = None, decoding: Any = N
     if isinstance(value, list):
         item = nav.items(node)
         return [tidy_strings(v, nav, item, _sub(decoding, None)) for v in value]
-    if isinstance(value, str) and _free_text(node):
+    if isinstance(value, str) and free_text(node):
         cut = value
         cap = decoding.get("maxLength") if isinstance(decoding, dict) else None
         if isinstance(cap, int) and len(cut) >= cap and " " in cut.strip():
@@ -86,7 +82,7 @@ def string_problem(text: str, key: str, node: dict[str, Any]) -> str | None:
 def implausible(value: Any, nav: SchemaNav) -> str | None:
     """`path: problem` for the first free-text string that is not plausible, or None."""
     for path, v, node, key in facts(value, nav):
-        if isinstance(v, str) and _free_text(node):
+        if isinstance(v, str) and free_text(node):
             problem = string_problem(v, key, node)
             if problem:
                 return f"{path}: {problem} ({v[:40]!r})"

@@ -11,7 +11,7 @@ import random
 from typing import Any
 
 from ..schema import Schema
-from .questions import SchemaNav
+from .questions import SchemaNav, free_text
 
 
 def rebalance(value: Any, schema: Schema, rng: random.Random) -> Any:
@@ -89,12 +89,6 @@ class ShapePool:
         if v not in got:
             got.append(v)
             del got[:-self.size]
-
-
-def free_text(node: dict[str, Any]) -> bool:
-    """A string the schema leaves free: no enum, const, pattern or format."""
-    return "enum" not in node and "const" not in node and not isinstance(node.get("pattern"), str) \
-        and "format" not in node
 
 
 def vary_shape(value: Any, schema: Schema, rng: random.Random, pool: ShapePool, *, max_items: int = 4,

@@ -10,8 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .balance import free_text
-from .questions import SchemaNav, facts
+from .questions import SchemaNav, facts, free_text
 from .vocabulary import humanize
 
 PLACEHOLDERS = {"string", "text", "example", "sample", "test", "lorem ipsum", "n/a", "na", "none", "null",

@@ -83,6 +83,12 @@ class SchemaNav:
 __all__ = ["SchemaNav", "facts", "humanize", "leaves", "missing_facts", "render", "render_pair", "render_question"]
 
 
+def free_text(node: dict[str, Any]) -> bool:
+    """A string the schema leaves free: no enum, const, pattern or format."""
+    return "enum" not in node and "const" not in node and not isinstance(node.get("pattern"), str) \
+        and "format" not in node
+
+
 def scalar_text(value: Any, rng: random.Random | None = None) -> str:
     """How a scalar is written in a question; `missing_facts` looks for exactly these spellings."""
     if value is None:

@@ -63,7 +63,8 @@ def synthetic_dataset(directory: Path, n: int = 200) -> Path:
 
 
 ABLATIONS = {
-    "no-trim": "`--no-trim-heap`: freed memory is not handed back after each step",
+    "trim": "`--trim-heap`: freed memory is handed back after each step (the default before 2026-12-02)",
+    "no-trim": "`--no-trim-heap`: freed memory is not handed back after each step (the default)",
     "pad1": "`--pad-multiple 1`: each batch padded to its own longest example",
     "mask": "the loss forward is given the attention mask (the masked SDPA kernel)",
     "cast": "PEFT casts each LoRA input to fp32 (its default)",
@@ -76,6 +77,8 @@ def _undo(option: str) -> dict[str, Any]:
 
     if option == "no-trim":
         return {"trim_heap": False}
+    if option == "trim":
+        return {"trim_heap": True}
     if option == "pad1":
         return {"pad_multiple": 1}
     if option == "cast":
@@ -137,9 +140,9 @@ def main() -> None:
             dataset = synthetic_dataset(Path(tmp) / "orders")
             source = "200 synthetic order pairs (no generated/agent_status here)"
         rows = []
-        for dtype in args.configs.split(","):
+        for i, dtype in enumerate(args.configs.split(",")):
             proc = subprocess.run([sys.executable, __file__, "--steps", str(args.steps), "--threads", str(args.threads), "--one", str(dataset),
-                                   dtype, str(Path(tmp) / f"adapter-{dtype}")],
+                                   dtype, str(Path(tmp) / f"adapter-{i}-{dtype}")],
                                   capture_output=True, text=True, check=False)
             if proc.returncode:
                 sys.exit(f"bench_train: {dtype} run failed:\n{proc.stderr[-2000:]}")
@@ -149,7 +152,7 @@ def main() -> None:
             f"{rows[0]['steps']} optimizer steps of {rows[0]['batch']} examples, data: {source}. "
             "Tokens/s = non-pad (prompt + answer) tokens through forward+backward per second of optimizer "
             "steps; peak RSS = ru_maxrss of the training process. Configurations ran one after another. "
-            + "; ".join(f"`{k}` = {v}" for k, v in ABLATIONS.items() if k in args.configs) + ".",
+            + "; ".join(f"`{k}` = {v}" for k, v in ABLATIONS.items() if k in args.configs.replace(":", "+").split("+")) + ".",
             "", "| configuration | compute dtype | threads | train tokens/s | peak RSS (MiB) | train loss | val loss "
             "| seconds |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:

@@ -59,8 +59,9 @@ class Recipe:
     dtype: str = _f("auto", "compute dtype: auto = bf16 autocast where the CPU/GPU supports it, else fp32",
                     choices=DTYPES)
     threads: int = _f(0, "torch CPU threads while training (0: all cores)")
-    trim_heap: bool = _f(True, "on CPU, hand freed memory back to the system after every step: flat memory "
-                               "(3.2 vs 3.6 GB peak on the demo) for about 11% of the speed")
+    trim_heap: bool = _f(False, "on CPU, hand freed memory back to the system after every step: a flatter "
+                                "resident size for a third of the speed (3090 vs 3129 MB peak, 220 vs 332 tok/s "
+                                "on the demo data, docs/BENCHMARKS.md)")
 
     def targets(self) -> list[str]:
         return [t.strip() for t in self.target_modules.split(",") if t.strip()]

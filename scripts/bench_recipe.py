@@ -34,8 +34,8 @@ from _bench_md import update_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATE_KEYS = {"n": "-n", "prose_share": "--prose-share", "drop_optional": "--drop-optional", "seed": "--seed",
-                 "lengthen": "--lengthen", "vary_shape": "--vary-shape"}
-FLAGS = {"vary_shape"}  # on/off: vary_shape=0 is --no-vary-shape
+                 "lengthen": "--lengthen", "vary_shape": "--vary-shape", "vary_numbers": "--vary-numbers"}
+FLAGS = {"vary_shape", "vary_numbers"}  # on/off: vary_shape=0 is --no-vary-shape
 DEFAULT_GEN = {"seed": "1"}
 
 
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     print(body)
     print(f"bench_recipe: {len(results)} points in {time.perf_counter() - t0:.0f} s")
     if not args.no_doc:
-        cmd = "python scripts/bench_recipe.py --schema " + str(args.schema.relative_to(ROOT)) + "".join(
+        cmd = "python scripts/bench_recipe.py --schema " + str(args.schema.resolve().relative_to(ROOT)) + "".join(
             f' --grid "{g}"' for g in (args.grid or [])) + (f" --jobs {args.jobs}" if args.jobs > 1 else "")
         update_section(f"bench_recipe_{args.schema.stem}", f"The recipe search on {args.schema.stem}'s hand-written "
                        "requests (adapter alone, unconstrained)", cmd,

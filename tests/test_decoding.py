@@ -183,6 +183,47 @@ def test_vary_shape_keeps_the_schema_bounds_and_undoes_an_invalid_draw() -> None
 
 
 
+NUMBERS_SCHEMA: dict[str, Any] = {
+    "type": "object", "additionalProperties": False, "required": ["tokens", "cost_usd", "progress", "calls", "ratio"],
+    "properties": {
+        "tokens": {"type": "integer", "minimum": 0, "description": "tokens consumed"},
+        "cost_usd": {"type": "number", "minimum": 0, "description": "spend in dollars"},
+        "progress": {"type": "number", "minimum": 0, "maximum": 1, "description": "fraction done"},
+        "calls": {"type": "integer", "minimum": 1, "exclusiveMaximum": 50},
+        "ratio": {"type": "number", "multipleOf": 0.5},
+        "level": {"type": "integer", "enum": [1, 2, 3]}}}
+
+
+def test_vary_numbers_flattens_a_teachers_favourite_numbers_within_the_bounds() -> None:
+    from schema_specialist.generate.balance import NumberPool, vary_numbers
+
+    schema = schema_from_dict(NUMBERS_SCHEMA)
+    pool = NumberPool()
+    outs = []
+    for i in range(400):  # the teacher: 0 tokens, no cost, progress 1 nearly every time; varied calls
+        teacher = {"tokens": 0 if i % 10 else 4000 + i, "cost_usd": 0.0, "progress": 1, "calls": 1 + i % 49,
+                   "ratio": 1.5, "level": 2}
+        outs.append(vary_numbers(teacher, schema, random.Random(i), pool))
+    for out in outs:
+        jsonschema.validate(out, schema.raw)
+        assert out["ratio"] == 1.5 and out["level"] == 2  # pinned by multipleOf / enum: never drawn
+        assert isinstance(out["tokens"], int) and isinstance(out["calls"], int)
+        assert round(out["cost_usd"], 2) == out["cost_usd"]  # money keeps cents, no more
+        assert round(out["progress"], 2) == out["progress"]
+    late = outs[100:]
+    tokens = [o["tokens"] for o in late]
+    assert sum(t == 0 for t in tokens) < 0.3 * len(late)  # was 90%
+    assert sum(t >= 1000 for t in tokens) > 60 and sum(t >= 100_000 for t in tokens) > 10  # up to millions
+    assert len({o["progress"] for o in late}) > 30
+    assert [o["calls"] for o in outs] == [1 + i % 49 for i in range(400)]  # varied by the teacher: kept
+    assert all(o["tokens"] == 0 for o in outs[:19] if o["tokens"] < 4000)  # too few seen yet to judge
+    # a draw that breaks a rule the walk cannot see is undone
+    strict = schema_from_dict({**NUMBERS_SCHEMA, "not": {"properties": {"tokens": {"minimum": 1}}}})
+    pool = NumberPool(min_seen=1)
+    teacher = {"tokens": 0, "cost_usd": 0.0, "progress": 1, "calls": 1, "ratio": 1.5}
+    assert all(vary_numbers(teacher, strict, random.Random(i), pool)["tokens"] == 0 for i in range(30))
+
+
 def assert_writable(rows: Any, tokenizer: Any, vocab: int, value: Any) -> None:
     """Every token of `value`'s compact JSON is allowed, in turn, by a fresh matcher from `rows`."""
     import torch

@@ -55,6 +55,8 @@ def test_a_question_that_drops_a_value_is_caught() -> None:
             "12 tool calls. One low incident, Slow disk, not resolved.")
     assert missing_facts(good, value, schema) == []
     assert missing_facts(good.replace("not resolved", "resolved"), value, schema) == ["/incidents/0/resolved"]
+    assert missing_facts(good.replace("not resolved", "unresolved"), value, schema) == []
+    assert missing_facts(good.replace("not resolved", "still open"), value, schema) == []
     assert missing_facts(good.replace("$0.42", "$0.43"), value, schema) == ["/metrics/cost_usd"]
     empty = {**value, "incidents": []}
     assert missing_facts("agent-042 Nightly run done 2026-03-01T02:10:00Z 5200 0.42 12", empty, schema) \
@@ -75,6 +77,9 @@ def test_numbers_are_recovered_as_people_write_them(text: str, value: float, fou
     ("not resolved", False, True), ("resolved", True, True), ("resolved: no", False, True),
     ("resolved: yes", True, True), ("isn't resolved", False, True), ("resolved", False, False),
     ("not resolved", True, False),
+    # opposites of the field's name say false; a negated opposite says true
+    ("unresolved", False, True), ("still open", False, True), ("unresolved", True, False),
+    ("not open anymore", True, True), ("open", True, False), ("reopened", False, False),
 ])
 def test_booleans_said_in_words(text: str, value: bool, said: bool) -> None:
     assert vocab.boolean_stated(text, value, ["resolved"]) is said
@@ -144,3 +149,19 @@ def test_dates_said_in_words_are_recovered(text: str, said: bool) -> None:
     assert (missing_facts(question, value, schema) == []) is said
     prose = [render(value, schema, random.Random(i), prose_share=1.0).question for i in range(100)]
     assert any("March" in q or "Mar " in q for q in prose)
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    ("at 2026-03-03T14:05:00Z", True), ("on March 3, 2026 at 14:05 UTC", True), ("14:05 UTC on 3 Mar 2026", True),
+    ("the 3rd of March 2026, 14:05 UTC", True), ("March 3, 2026 at 14:06 UTC", False),
+    ("March 3, 2026", False), ("March 3, 2026 at 14:05", False),  # no zone: not the same instant
+])
+def test_utc_timestamps_said_in_words_are_recovered(text: str, said: bool) -> None:
+    schema = load_schema(EXAMPLES[0].parent / "agent_status.json")
+    value = {"agent_id": "agent-042", "task": "nightly run", "state": "done", "reported_at": "2026-03-03T14:05:00Z",
+             "metrics": {"tokens_used": 5200, "cost_usd": 0.42, "tool_calls": 12}, "incidents": []}
+    question = f"agent-042 nightly run done {text}, 5200 tokens, $0.42, 12 tool calls, no incidents"
+    assert (missing_facts(question, value, schema) == []) is said
+    prose = [render(value, schema, random.Random(i), prose_share=1.0).question for i in range(100)]
+    assert any("14:05 UTC" in q for q in prose)
+    assert vocab.datetime_words("2026-03-03T14:05:00+02:00") == []  # words name UTC only

@@ -7,10 +7,13 @@ result is validated again (a draw that breaks a cross-field rule is undone).
 
 from __future__ import annotations
 
+import math
 import random
+from collections import Counter
 from typing import Any
 
 from ..schema import Schema
+from . import vocabulary as vocab
 from .questions import SchemaNav, free_text
 
 
@@ -130,4 +133,137 @@ def vary_shape(value: Any, schema: Schema, rng: random.Random, pool: ShapePool, 
         return v
 
     out = walk(value, nav.deref(schema.raw), "")
+    return out if out != value and schema.is_valid(out) else value
+
+
+IDENTIFIER_WORDS = {"id", "number", "no", "num", "code", "ref", "key", "zip", "pin"}
+
+
+def _bounds(node: dict[str, Any]) -> tuple[float | None, float | None, bool, bool]:
+    """(low, high, low exclusive, high exclusive) of a number node (draft 4 booleans and 6+ numbers)."""
+    lo, hi = node.get("minimum"), node.get("maximum")
+    lo_x = hi_x = False
+    emin, emax = node.get("exclusiveMinimum"), node.get("exclusiveMaximum")
+    if emin is True or emax is True:  # draft 4: the flag makes minimum/maximum exclusive
+        lo_x, hi_x = emin is True, emax is True
+    if isinstance(emin, int | float) and not isinstance(emin, bool) and (lo is None or emin >= lo):
+        lo, lo_x = emin, True
+    if isinstance(emax, int | float) and not isinstance(emax, bool) and (hi is None or emax <= hi):
+        hi, hi_x = emax, True
+    num = (int, float)
+    return (lo if isinstance(lo, num) and not isinstance(lo, bool) else None,
+            hi if isinstance(hi, num) and not isinstance(hi, bool) else None, lo_x, hi_x)
+
+
+def _round_sig(x: float, digits: int) -> float:
+    if x == 0:
+        return 0.0
+    return round(x, digits - 1 - int(math.floor(math.log10(abs(x)))))
+
+
+def draw_number(key: str, node: dict[str, Any], current: int | float, rng: random.Random) -> int | float | None:
+    """A number as people's data has them, within the node's bounds: counts from 0 to millions (often
+    round), money with cents, fractions with two decimals. None where the node pins the value (enum,
+    const, multipleOf) or the draw falls outside its bounds."""
+    if isinstance(current, bool) or node.get("enum") is not None or "const" in node or "multipleOf" in node:
+        return None
+    lo, hi, lo_x, hi_x = _bounds(node)
+    integer = node.get("type") == "integer" or (isinstance(current, int) and node.get("type") != "number")
+    if vocab.is_fraction(key, node) or (not integer and lo is not None and hi is not None and 0 <= lo < hi <= 1):
+        x: float = round(rng.random(), rng.choice([1, 2, 2]))
+    else:
+        floor = lo if lo is not None else (0.0 if rng.random() < 0.9 else -1000.0)
+        ceiling = hi if hi is not None else max(floor, 0) + (1000.0 if vocab.is_money(key, node) else 1e6)
+        if ceiling <= floor:
+            return None
+        if rng.random() < 0.2:  # small values: 0, 1, a handful
+            x = floor + rng.random() * min(20.0, ceiling - floor)
+        else:
+            low = max(floor, 0.01 if vocab.is_money(key, node) else 1.0)
+            x = math.exp(rng.uniform(math.log(low), math.log(ceiling))) if 0 < low < ceiling else \
+                rng.uniform(floor, ceiling)
+            if not set(vocab.humanize(key).split()) & IDENTIFIER_WORDS:  # ids keep every digit
+                x = _round_sig(x, rng.choice([1, 2, 2, 3, 4, 6]))
+        if integer:
+            x = float(round(x))
+        elif vocab.is_money(key, node):
+            x = round(x, 2)
+        else:
+            x = round(x, rng.choice([0, 1, 2, 3]))
+    value: int | float = int(x) if integer else float(x)
+    if lo is not None and (value < lo or (lo_x and value == lo)):
+        return None
+    if hi is not None and (value > hi or (hi_x and value == hi)):
+        return None
+    return value
+
+
+def magnitude(x: float) -> int:
+    """0 below 1, else the count of digits before the point: 7 -> 1, 5200 -> 4."""
+    return 0 if abs(x) < 1 else int(math.floor(math.log10(abs(x)))) + 1
+
+
+class NumberPool:
+    """How often each number, and each magnitude, has come at each schema path in the teacher's instances:
+    what `vary_numbers` flattens. A small teacher writes 1 for most fractions, one-digit counts for
+    token totals and 123456 for most ids."""
+
+    def __init__(self, min_seen: int = 20) -> None:
+        self.min_seen = min_seen
+        self.counts: dict[str, Counter[float]] = {}
+        self.sizes: dict[str, Counter[int]] = {}
+
+    def add(self, value: Any, path: str = "") -> None:
+        """Book every number of an accepted instance (a resumed run's saved pairs)."""
+        if isinstance(value, dict):
+            for k, x in value.items():
+                self.add(x, f"{path}/{k}")
+        elif isinstance(value, list):
+            for x in value:
+                self.add(x, f"{path}/*")
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            self.shares(path, float(value))
+
+    def shares(self, path: str, value: float) -> tuple[float, float]:
+        """Book `value` at `path`: (its share of the values booked there, its magnitude's share); both 0
+        until `min_seen` values are booked."""
+        seen = self.counts.setdefault(path, Counter())
+        sizes = self.sizes.setdefault(path, Counter())
+        seen[value] += 1
+        sizes[magnitude(value)] += 1
+        total = sum(seen.values())
+        if total < self.min_seen:
+            return 0.0, 0.0
+        return seen[value] / total, sizes[magnitude(value)] / total
+
+
+def vary_numbers(value: Any, schema: Schema, rng: random.Random, pool: NumberPool, cap: float = 0.1) -> Any:
+    """A copy of `value` in which a number that fills more than `cap` of its path's values (in `pool`) is
+    drawn again by `draw_number` with chance 1 - cap/share, and so is one whose magnitude fills more than
+    1.5 times a flat draw's share of it (1.5/7 for a count from 0 to a million), so no one number or size
+    stands for a field: a student
+    trained on a teacher's 0, 1 and 100 copies a digit or two of "140,000" and never sees "55%" for 0.55.
+    Numbers a teacher varies are left as they are. `value` itself when the result is invalid."""
+    nav = SchemaNav(schema)
+
+    def walk(v: Any, node: dict[str, Any], key: str, path: str) -> Any:
+        if isinstance(v, dict):
+            return {k: walk(x, nav.child(node, k), k, f"{path}/{k}") for k, x in v.items()}
+        if isinstance(v, list):
+            item = nav.items(node)
+            return [walk(x, item, key, f"{path}/*") for x in v]
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            share, size_share = pool.shares(path, float(v))
+            lo, hi, _, _ = _bounds(node)
+            top = hi if hi is not None else (1e3 if vocab.is_money(key, node) else 1e6)
+            sizes = magnitude(top) - magnitude(max(lo or 0.0, 0.0)) + 1  # magnitudes a flat draw covers
+            size_cap = min(0.9, 1.5 / sizes) if sizes > 2 else 1.0  # a narrow range: any spread will do
+            redraw = max(1 - cap / share if share > cap else 0.0,
+                         1 - size_cap / size_share if size_share > size_cap else 0.0)
+            if redraw and rng.random() < redraw:
+                drawn = draw_number(key, node, v, rng)
+                return v if drawn is None else drawn
+        return v
+
+    out = walk(value, nav.deref(schema.raw), "", "")
     return out if out != value and schema.is_valid(out) else value

@@ -47,7 +47,7 @@ from ..prompts import label_messages, pair_record, teacher_messages
 from ..schema import Schema, canonical_json, load_schema
 from ..teachers import Teacher, make_teacher
 from . import paraphrase
-from .balance import ShapePool, drop_optional, rebalance, vary_shape
+from .balance import NumberPool, ShapePool, drop_optional, rebalance, vary_numbers, vary_shape
 from .diversity import Diversity, NearDuplicates
 from .focus import Focus
 from .grammar import Limits, decoding_schema
@@ -95,6 +95,7 @@ class GenerateConfig:
     balance: bool = True  # draw enum/boolean values again uniformly (`balance.rebalance`)
     vary_shape: bool = True  # list lengths drawn uniformly, free text lowercased or lengthened (`balance.vary_shape`)
     lengthen: float = 0.0  # with vary_shape: chance a free-text string gets another pair's words added
+    vary_numbers: bool = False  # a number that fills over 10% of its field drawn again (`balance.vary_numbers`)
     shuffle_fields: float = 0.0  # share of list-style questions stating top-level fields in a random order
     plausible: bool = True  # reject free-text strings that are debris or placeholders (`generate.plausible`)
     prose_share: float = 0.8  # share of questions written in prose (`generate.prose`); the rest are lists
@@ -139,6 +140,7 @@ class _Run:
         self.instances: set[str] = set()
         self.diversity = Diversity()
         self.shapes = ShapePool(schema)
+        self.numbers = NumberPool()
         self.previous: dict[str, Any] = {}
         self.engine = ""
         self.compile_seconds = 0.0
@@ -185,6 +187,7 @@ class _Run:
                 self.instances.add(canonical_json(value))
                 self.diversity.add(question, value)
                 self.shapes.add(value)
+                self.numbers.add(value)
                 self.state.accepted += 1
                 self.state.splits[split] += 1
                 if meta.get("style"):
@@ -266,6 +269,8 @@ class _Run:
             self.shapes.add(value)
             value = vary_shape(value, self.schema, random.Random(f"{self.cfg.seed}:{candidate}:s"), self.shapes,
                                extend=self.cfg.lengthen)
+        if self.cfg.vary_numbers:
+            value = vary_numbers(value, self.schema, random.Random(f"{self.cfg.seed}:{candidate}:n"), self.numbers)
         whole = value
         value = drop_optional(value, self.schema, random.Random(f"{self.cfg.seed}:{candidate}:o"),
                               self.cfg.drop_optional)

@@ -222,7 +222,7 @@ def missing_facts(question: str, instance: Any, schema: Schema | None = None) ->
             ok = nav is None or not names or vocab.empty_stated(question, names)
         elif isinstance(value, str):
             ok = value in question or json.dumps(value, ensure_ascii=False) in question
-            if not ok and (node.get("format") == "date" or nav is None):
+            if not ok and (node.get("format") in ("date", "date-time") or nav is None):
                 ok = vocab.date_stated(question, value)
             if not ok and (node.get("enum") or nav is None):  # no schema: any value may be an enum word
                 ok = any(re.search(rf"(?<![\w]){re.escape(w)}(?![\w])", question, re.IGNORECASE)

@@ -56,6 +56,35 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "gift": ("present",),
     "subunits": ("sub-teams", "child units"),
 }
+# Generic English opposites of words that name a boolean field: "unresolved" or "still open" says
+# resolved = false (not tied to any schema).
+OPPOSITES: dict[str, tuple[str, ...]] = {
+    "resolved": ("unresolved", "open", "still open", "outstanding"),
+    "fixed": ("unfixed", "broken", "still broken"),
+    "closed": ("open", "still open"),
+    "open": ("closed", "shut"),
+    "paid": ("unpaid", "outstanding"),
+    "verified": ("unverified",),
+    "approved": ("unapproved", "pending"),
+    "confirmed": ("unconfirmed",),
+    "assigned": ("unassigned",),
+    "enabled": ("disabled", "off"),
+    "disabled": ("enabled", "on"),
+    "active": ("inactive",),
+    "available": ("unavailable",),
+    "complete": ("incomplete", "unfinished"),
+    "completed": ("incomplete", "unfinished"),
+    "read": ("unread",),
+    "visible": ("hidden",),
+    "public": ("private",),
+    "private": ("public",),
+    "valid": ("invalid",),
+    "required": ("optional",),
+    "locked": ("unlocked",),
+    "online": ("offline",),
+    "success": ("failure",),
+    "successful": ("unsuccessful", "failed"),
+}
 # Words a label can lose and still name the field ("cost usd" -> "cost", "reported at" -> "reported").
 DROPPABLE = {"usd", "eur", "gbp", "at", "on", "in", "of", "the", "a", "an", "is", "has", "flag", "value", "val",
              "num", "count", "id", "code", "field", "info", "data"}
@@ -271,10 +300,25 @@ def date_words(value: str) -> list[str]:
     return out
 
 
+def datetime_words(value: str) -> list[str]:
+    """The ways people write a UTC timestamp (`2026-03-03T14:05:00Z`) in words: "March 3, 2026 at 14:05
+    UTC", "14:05 UTC on 3 Mar 2026", ... (empty unless the value is in UTC with a `Z`, so the words name
+    exactly one timestamp)."""
+    m = re.fullmatch(r"(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2}):(\d{2})Z", value)
+    if not m or int(m.group(2)) > 23 or int(m.group(3)) > 59:
+        return []
+    clock = f"{m.group(2)}:{m.group(3)}" + (f":{m.group(4)}" if m.group(4) != "00" else "")
+    out = []
+    for day in date_words(m.group(1)):
+        out += [f"{day} at {clock} UTC", f"{day}, {clock} UTC", f"{clock} UTC on {day}", f"{day} {clock} UTC"]
+    return out
+
+
 def date_stated(text: str, value: str) -> bool:
-    """Whether `text` states the ISO date `value` in one of the `date_words` spellings (any case)."""
+    """Whether `text` states the ISO date or UTC timestamp `value` in words (`date_words`, `datetime_words`)."""
     low = text.lower()
-    return any(re.search(rf"(?<![\w]){re.escape(w.lower())}(?![\w])", low) for w in date_words(value))
+    return any(re.search(rf"(?<![\w]){re.escape(w.lower())}(?![\w])", low)
+               for w in date_words(value) + datetime_words(value))
 
 
 def count_word(n: int, rng: random.Random) -> str:
@@ -318,13 +362,29 @@ def has_number(text: str, value: int | float, found: list[float] | None = None) 
 NEGATIONS = ("not ", "no ", "n't ", "never ", "without ", "un", "non-", "non ")
 
 
+def opposites(names: list[str]) -> list[str]:
+    """Words that say a boolean named by one of `names` is false ("unresolved", "still open")."""
+    out: list[str] = []
+    for name in names:
+        for word in OPPOSITES.get(name.lower(), ()):
+            if word not in out:
+                out.append(word)
+    return out
+
+
 def boolean_stated(text: str, value: bool, names: list[str]) -> bool:
     """Whether `text` says the boolean `value` of a field named by one of `names`.
 
     Positive: the name with no negation before it, or followed by yes/true. Negative: a negation just
-    before the name, or the name followed by no/false.
+    before the name, the name followed by no/false, or an opposite of the name ("unresolved", "open").
     """
     low = text.lower()
+    for word in opposites(names):
+        for m in re.finditer(rf"(?<![\w-]){re.escape(word)}(?![\w-])", low):
+            before = low[max(0, m.start() - 12):m.start()]
+            negated = re.search(r"(\bnot|\bno|n't|\bnever)\s+(\w+\s+)?$", before) is not None
+            if negated == value:
+                return True
     for name in names:
         for m in re.finditer(rf"(?<![\w]){re.escape(name.lower())}(?![\w])", low):
             before = low[max(0, m.start() - 12):m.start()]

@@ -162,6 +162,4 @@ def test_utc_timestamps_said_in_words_are_recovered(text: str, said: bool) -> No
              "metrics": {"tokens_used": 5200, "cost_usd": 0.42, "tool_calls": 12}, "incidents": []}
     question = f"agent-042 nightly run done {text}, 5200 tokens, $0.42, 12 tool calls, no incidents"
     assert (missing_facts(question, value, schema) == []) is said
-    prose = [render(value, schema, random.Random(i), prose_share=1.0).question for i in range(100)]
-    assert any("14:05 UTC" in q for q in prose)
     assert vocab.datetime_words("2026-03-03T14:05:00+02:00") == []  # words name UTC only

@@ -72,8 +72,8 @@ class ProseWriter:
             return "true" if value else "false"
         if isinstance(value, int | float):
             return vocab.spell_number(value, key, node, rng)
-        if node.get("format") in ("date", "date-time") and isinstance(value, str) and rng.random() < 0.35:
-            words = vocab.date_words(value) + vocab.datetime_words(value)
+        if node.get("format") == "date" and isinstance(value, str) and rng.random() < 0.35:
+            words = vocab.date_words(value)
             if words:
                 return rng.choice(words)
         if node.get("enum"):
@@ -113,11 +113,6 @@ class ProseWriter:
             form = rng.choice(["{L}", "{L}: yes", "{L} yes", "{L}: true", "is {L}", "marked {L}", "{L} = true",
                                "yes {L}", "{L}: y"])
         else:
-            opposite = vocab.opposites([lab.text])
-            if opposite and rng.random() < 0.4:  # "unresolved", "still open"
-                word = rng.choice(opposite)
-                lead = rng.choice(["", "", "", "marked ", "left "] + ([] if word.startswith("still") else ["still "]))
-                return [Seg(TEXT, lead), Seg(VALUE, word)]  # a value segment: never restyled
             form = rng.choice(["not {L}", "{L}: no", "{L} no", "{L}: false", "isn't {L}", "not {L} yet",
                                "{L} = false", "no {L}", "{L}: n"])
         return _fill(form, lab, None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -152,7 +153,7 @@ def main() -> None:
             f"{rows[0]['steps']} optimizer steps of {rows[0]['batch']} examples, data: {source}. "
             "Tokens/s = non-pad (prompt + answer) tokens through forward+backward per second of optimizer "
             "steps; peak RSS = ru_maxrss of the training process. Configurations ran one after another. "
-            + "; ".join(f"`{k}` = {v}" for k, v in ABLATIONS.items() if k in args.configs.replace(":", "+").split("+")) + ".",
+            + "; ".join(f"`{k}` = {v}" for k, v in ABLATIONS.items() if k in re.split(r"[,:+]", args.configs)) + ".",
             "", "| configuration | compute dtype | threads | train tokens/s | peak RSS (MiB) | train loss | val loss "
             "| seconds |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:

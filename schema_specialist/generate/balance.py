@@ -241,8 +241,8 @@ def vary_numbers(value: Any, schema: Schema, rng: random.Random, pool: NumberPoo
     """A copy of `value` in which a number that fills more than `cap` of its path's values (in `pool`) is
     drawn again by `draw_number` with chance 1 - cap/share, and so is one whose magnitude fills more than
     1.5 times a flat draw's share of it (1.5/7 for a count from 0 to a million), so no one number or size
-    stands for a field: a student
-    trained on a teacher's 0, 1 and 100 copies a digit or two of "140,000" and never sees "55%" for 0.55.
+    stands for a field: a student trained on a teacher's 0, 1 and 100 copies a digit or two of "140,000"
+    and never sees "55%" for 0.55.
     Numbers a teacher varies are left as they are. `value` itself when the result is invalid."""
     nav = SchemaNav(schema)
 

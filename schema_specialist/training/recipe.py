@@ -60,8 +60,8 @@ class Recipe:
                     choices=DTYPES)
     threads: int = _f(0, "torch CPU threads while training (0: all cores)")
     trim_heap: bool = _f(False, "on CPU, hand freed memory back to the system after every step: a flatter "
-                                "resident size for a third of the speed (3090 vs 3129 MB peak, 220 vs 332 tok/s "
-                                "on the demo data, docs/BENCHMARKS.md)")
+                                "resident size for speed (30 steps side by side: 3090 vs 3129 MB peak, 220 vs 332 "
+                                "tok/s; the full demo 372 -> 399 tok/s untrimmed, another day; docs/BENCHMARKS.md)")
 
     def targets(self) -> list[str]:
         return [t.strip() for t in self.target_modules.split(",") if t.strip()]

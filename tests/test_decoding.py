@@ -247,3 +247,29 @@ def test_the_served_grammar_accepts_values_the_teacher_grammar_would_not(tiny: A
     grammar = Grammars(tiny.model, tiny.tokenizer).get(schema_from_dict(raw))
     assert_writable(grammar.rows, tiny.tokenizer, tiny.model.config.vocab_size,
                     {k: v for k, v in REAL_ANSWER.items() if k != "extra"})
+
+
+def test_output_head_gets_plain_strides_for_frozen_weights(tiny_mistral_dir: Path) -> None:
+    """A frozen model (as PEFT leaves it) with `logits_to_keep=1` hands its head a strided slice; torch then
+    copies the head's weight once a row. `fold_output_head` gives the head a plain copy of the slice."""
+    import torch
+
+    from schema_specialist.generate.decoding import fold_output_head
+    from schema_specialist.models import load_model
+
+    model = load_model(str(tiny_mistral_dir), dtype="float32").model
+    model.requires_grad_(False)
+    head = model.get_output_embeddings()
+    ids = torch.randint(5, 100, (3, 7))
+    with torch.inference_mode():
+        want = model(input_ids=ids, logits_to_keep=1).logits
+    seen: list[tuple[int, ...]] = []
+    fold_output_head(model)
+    fold_output_head(model)  # once per head
+    head.register_forward_pre_hook(lambda _m, args: seen.append(tuple(args[0].stride())))
+    with torch.inference_mode():
+        got = model(input_ids=ids, logits_to_keep=1).logits
+    hidden = model.config.hidden_size
+    assert seen == [(hidden, hidden, 1)]
+    assert len(head._forward_pre_hooks) == 2
+    assert torch.allclose(got, want, atol=1e-5)  # mm and bmm round differently

@@ -81,6 +81,33 @@ def choose_token(logits: Any, temperature: float, top_p: float, generator: Any) 
     return idx.gather(-1, pick).squeeze(-1)
 
 
+def fold_output_head(model: Any) -> None:
+    """Give the output head its input with plain strides, so torch runs it as one matrix product.
+
+    With `logits_to_keep=1` the head gets a slice of the last hidden states, `[rows, 1, hidden]`
+    with the prompt's strides. For frozen weights (a PEFT model: `requires_grad` False) torch's
+    matmul does not fold such a slice into one `mm`: it broadcasts the `[vocab, hidden]` weight to a
+    `bmm` and copies it once a row (SmolLM2, one core: 90 ms a row against 7 ms for the whole
+    batch). A pre-hook copies the small slice instead; installed once per head.
+    """
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    head = base.get_output_embeddings() if hasattr(base, "get_output_embeddings") else None
+    if head is None or getattr(head, "_schemagen_folded", False):
+        return
+    head.register_forward_pre_hook(_plain_strides)
+    head._schemagen_folded = True
+
+
+def _plain_strides(module: Any, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    if not args or getattr(args[0], "dim", lambda: 0)() < 3:
+        return None
+    x = args[0]
+    plain = x.new_empty(x.shape)
+    if plain.stride() == x.stride():
+        return None
+    return (plain.copy_(x), *args[1:])
+
+
 def decode(model: Any, prompts: Sequence[Sequence[int]], *, stop_ids: set[int] | frozenset[int], pad_id: int,
            max_new_tokens: int, temperature: float = 0.0, top_p: float = 1.0, seed: int = 0,
            batch_size: int = 32, constraint: Callable[[], RowConstraint] | None = None,
@@ -92,6 +119,7 @@ def decode(model: Any, prompts: Sequence[Sequence[int]], *, stop_ids: set[int] |
     """
     import torch
 
+    fold_output_head(model)
     order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
     results: list[Decoded | None] = [None] * len(prompts)
     generator = torch.Generator().manual_seed(seed)

@@ -20,6 +20,7 @@ from ..generate.decoding import (
     bitmask_words,
     cache_kwarg,
     choose_token,
+    fold_output_head,
 )
 from .kvcache import joinable, new_cache
 from .prefix import PrefixCache
@@ -82,6 +83,7 @@ class ContinuousBatch:
         self._forward = forward
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
         self._key = cache_kwarg(base)
+        fold_output_head(model)
         self.live: list[_Live] = []
         self._cache: Any = None
         self._mask: Any = None  # [rows, width] 1 = real token

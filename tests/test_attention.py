@@ -85,3 +85,43 @@ def test_a_growing_cache_appends_in_place_and_decodes_the_same_tokens(tiny_mistr
     keys, _ = cache.update(torch.ones(1, 2, 1, 4), torch.ones(1, 2, 1, 4), 0)
     assert keys.shape[-2] == 6 + SPARE and cache.get_seq_length() == 6  # the whole buffer; the cache knows 6
     assert filled_width() == 6 and filled_width() is None  # what decode_attention reads, once
+
+
+def test_rows_join_and_leave_a_growing_cache_in_place(tiny_mistral_dir: Path) -> None:
+    """Joining rows no wider than the batch are written into the buffer's free rows, leaving rows are
+    overwritten by the last one, and every row decodes the tokens it would alone."""
+    from schema_specialist.generate.decoding import chat_ids, decode
+    from schema_specialist.models import load_model
+    from schema_specialist.serve.attention import use_decode_attention
+    from schema_specialist.serve.continuous import ContinuousBatch, Row
+
+    loaded = load_model(str(tiny_mistral_dir), dtype="float32")
+    model, tok = loaded.model, loaded.tokenizer
+    assert use_decode_attention(model)
+    long = chat_ids(tok, [{"role": "user", "content": "A much longer request: order B-22 shipped, 99.5 dollars, "
+                                                      "paid by card, to be delivered on Monday morning."}])
+    short = [chat_ids(tok, [{"role": "user", "content": q}]) for q in ("Order A-1, paid.", "hi", "x y z")]
+    lengths = {"long": 30, "a": 6, "b": 14, "c": 9}
+    prompts = {"long": long, "a": short[0], "b": short[1], "c": short[2]}
+    alone = {k: decode(model, [p], stop_ids=set(), pad_id=0, max_new_tokens=lengths[k])[0].tokens
+             for k, p in prompts.items()}
+    cb = ContinuousBatch(model, stop_ids=set(), pad_id=0, grow_cache=True)
+    cb.add([Row(long, lengths["long"], key="long")])
+    done: dict[str, list[int]] = {}
+    buffers, in_place = set(), 0
+    for step in range(40):
+        if step in (2, 4, 5):  # one joins at a time, each shorter than the running batch
+            key = {2: "a", 4: "b", 5: "c"}[step]
+            before = cb._cache.layers[0]._bufs[0].data_ptr()
+            cb.add([Row(prompts[key], lengths[key], key=key)])
+            in_place += cb._cache.layers[0].in_place() and cb._cache.layers[0]._bufs[0].data_ptr() == before
+        for ev in cb.step():
+            if ev.done is not None:
+                done[str(ev.key)] = list(ev.done.tokens)
+        if len(cb):
+            buffers.add(cb._cache.layers[0]._bufs[0].data_ptr())
+        else:
+            break
+    assert in_place == 3  # all three joins were written into the same buffer
+    assert "a" in done and len(buffers) <= 2  # "a" left mid-batch; at most one new buffer (the columns ran out)
+    assert done == {k: list(v) for k, v in alone.items()}

@@ -22,7 +22,7 @@ from ..generate.decoding import (
     choose_token,
     fold_output_head,
 )
-from .kvcache import joinable, new_cache
+from .kvcache import in_place_layers, joinable, new_cache
 from .prefix import PrefixCache
 
 BASE_ADAPTER = "__base__"  # PEFT's per-row name for "no adapter"
@@ -133,6 +133,9 @@ class ContinuousBatch:
         now = time.perf_counter()
         live = [_Live(r, [], torch.Generator().manual_seed(int(r.seed)) if r.temperature > 0 else None, now)
                 for r in rows]
+        if self._cache is not None and self.live and self._admit_in_place(parts):
+            self.live = self.live + live
+            return
         if self._cache is not None and self.live:
             parts.insert(0, (self._cache, self._mask, self._pos, self._logits))
             live = self.live + live
@@ -143,6 +146,29 @@ class ContinuousBatch:
             self._pos = torch.cat([pos for _, _, pos, _ in parts])
             self._logits = torch.cat([logits for _, _, _, logits in parts])
         self.live = live
+
+    def _admit_in_place(self, parts: list[tuple[Any, Any, Any, Any]]) -> bool:
+        """Write the joining rows' caches into the running batch's free buffer rows (`kvcache`), when
+        every layer has room and no joining prompt is wider than the batch; False (nothing done) if not."""
+        import torch
+
+        layers = in_place_layers(self._cache)
+        width = self.width
+        n = sum(int(mask.shape[0]) for _, mask, _, _ in parts)
+        if layers is None or any(mask.shape[1] > width for _, mask, _, _ in parts):
+            return False
+        if not all(lay.room(n) for lay in layers):
+            return False
+        for cache, _, _, _ in parts:
+            if len(cache.layers) != len(layers):
+                raise ValueError("caches of different depth")
+            for lay, new in zip(layers, cache.layers, strict=True):
+                lay.admit(new.keys, new.values)
+        pad = [torch.nn.functional.pad(mask, (width - mask.shape[1], 0)) for _, mask, _, _ in parts]
+        self._mask = torch.cat([self._mask, *pad])
+        self._pos = torch.cat([self._pos, *[pos for _, _, pos, _ in parts]])
+        self._logits = torch.cat([self._logits, *[logits for _, _, _, logits in parts]])
+        return True
 
     def _prefill_group(self, rows: Sequence[Row]) -> tuple[Any, Any, Any, Any]:
         """Prefill `rows` together, left-padded to the longest: (cache, mask, next positions, last logits)."""
@@ -266,14 +292,29 @@ class ContinuousBatch:
         if not keep:
             self.live, self._cache, self._mask, self._pos, self._logits = [], None, None, None, None
             return
+        layers = in_place_layers(self._cache)
+        if layers is not None:  # in place: each leaving row is overwritten by the last row
+            order = list(range(len(self.live)))
+            for b in sorted(set(order) - set(keep), reverse=True):
+                for lay in layers:
+                    lay.remove(b)
+                order[b] = order[-1]
+                order.pop()
+            keep = order
         index = torch.tensor(keep, dtype=torch.long)
-        self._cache.batch_select_indices(index)
+        if layers is None:
+            self._cache.batch_select_indices(index)
         self._mask, self._pos, self._logits = self._mask[index], self._pos[index], self._logits[index]
         self.live = [self.live[b] for b in keep]
-        # Columns that no remaining row uses (left padding of rows that left) are cut away.
+        # Columns that no remaining row uses (left padding of rows that left) are cut away; in place, once
+        # they are a quarter of the width (each cut moves the whole cache).
         used = self._mask.any(dim=0).nonzero()
         first = int(used[0]) if len(used) else 0
-        if first > 0:
+        if layers is not None and first > 0 and first * 4 >= self.width:
+            for lay in layers:
+                lay.trim(first)
+            self._mask = self._mask[:, first:]
+        elif layers is None and first > 0:
             for layer in self._cache.layers:
                 if getattr(layer, "keys", None) is not None and layer.keys.numel():
                     layer.keys = layer.keys[:, :, first:, :]

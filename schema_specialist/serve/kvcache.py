@@ -10,6 +10,11 @@ A one-token append returns the whole buffer, contiguous, so that the decode atte
 matmuls read it in place (a slice of it would be copied first); `attention.decode_attention` masks
 the spare columns, whose count it learns from `filled_width`. Only a model whose attention is
 `decode_attention` may use these layers (`new_cache(grow=True)`).
+
+The buffer also has spare rows. Rows join and leave a running batch in place (`admit`, `remove`):
+a joining row's prompt cache is written into the next free row, right-aligned with the others; a
+leaving row is overwritten by the last one. Only those rows are copied, where concatenating or
+re-selecting the cache copies every row, and makes the next append copy it all again.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import threading
 from typing import Any
 
 SPARE = 32  # columns of room a new buffer gets past what the append needs
+SPARE_ROWS = 8  # rows of room a new buffer gets for rows that join the batch in place
 
 _filled = threading.local()
 
@@ -41,23 +47,70 @@ def _layer_class() -> Any:
                 me._views = None
                 return tuple(super().update(key_states, value_states, *args, **kwargs))  # type: ignore[return-value]
             have, add = me.keys.shape[-2], key_states.shape[-2]
-            bufs, views = getattr(me, "_bufs", None), getattr(me, "_views", None)
-            if (bufs is None or views is None or views[0] is not me.keys or views[1] is not me.values
-                    or bufs[0].shape[-2] < have + add):
+            bufs: Any = getattr(me, "_bufs", None)
+            rows = me.keys.shape[0]
+            if not me.in_place() or bufs[0].shape[-2] < have + add:
                 shape = list(me.keys.shape)
-                shape[-2] = have + add + SPARE
+                shape[0] = max(rows, bufs[0].shape[0] if bufs is not None else 0, rows + SPARE_ROWS)
+                shape[-2] = have + add + max(SPARE, have // 4)
                 bufs = (me.keys.new_zeros(shape), me.values.new_zeros(shape))
-                bufs[0][:, :, :have] = me.keys
-                bufs[1][:, :, :have] = me.values
+                bufs[0][:rows, :, :have] = me.keys
+                bufs[1][:rows, :, :have] = me.values
                 me._bufs = bufs
-            bufs[0][:, :, have:have + add] = key_states
-            bufs[1][:, :, have:have + add] = value_states
-            me.keys, me.values = bufs[0][:, :, :have + add], bufs[1][:, :, :have + add]
-            me._views = (me.keys, me.values)
+            bufs[0][:rows, :, have:have + add] = key_states
+            bufs[1][:rows, :, have:have + add] = value_states
+            me._show(rows, have + add)
             if add != 1:
                 return me.keys, me.values
             _filled.width = have + add
-            return bufs
+            return bufs[0][:rows], bufs[1][:rows]
+
+        def in_place(self) -> bool:
+            """Whether `keys`/`values` are still the views of this layer's buffer (nobody replaced them)."""
+            me: Any = self
+            bufs, views = getattr(me, "_bufs", None), getattr(me, "_views", None)
+            return (bufs is not None and views is not None and views[0] is me.keys and views[1] is me.values
+                    and me.keys.numel() > 0)
+
+        def room(self, rows: int) -> bool:
+            """Whether `rows` more rows fit in the buffer in place."""
+            me: Any = self
+            return me.in_place() and me.keys.shape[0] + rows <= me._bufs[0].shape[0]
+
+        def _show(self, rows: int, width: int) -> None:
+            me: Any = self
+            me.keys, me.values = me._bufs[0][:rows, :, :width], me._bufs[1][:rows, :, :width]
+            me._views = (me.keys, me.values)
+
+        def admit(self, keys: Any, values: Any) -> None:
+            """Write a joining group's cache ([n, heads, P, dim], P <= the batch width) into free rows,
+            right-aligned (the columns left of it zeroed); needs `room(n)`."""
+            me: Any = self
+            rows, width = me.keys.shape[0], me.keys.shape[-2]
+            n, cols = keys.shape[0], keys.shape[-2]
+            if not me.room(n) or cols > width:
+                raise ValueError("no room in place for the joining rows")
+            for buf, new in ((me._bufs[0], keys), (me._bufs[1], values)):
+                buf[rows:rows + n, :, :width - cols].zero_()
+                buf[rows:rows + n, :, width - cols:width] = new
+            me._show(rows + n, width)
+
+        def remove(self, row: int) -> None:
+            """Take `row` out: the last row moves into its place."""
+            me: Any = self
+            rows, width = me.keys.shape[0], me.keys.shape[-2]
+            if row != rows - 1:
+                for buf in me._bufs:
+                    buf[row, :, :width] = buf[rows - 1, :, :width]
+            me._show(rows - 1, width)
+
+        def trim(self, cols: int) -> None:
+            """Drop the first `cols` columns (padding no row uses any more)."""
+            me: Any = self
+            rows, width = me.keys.shape[0], me.keys.shape[-2]
+            for buf in me._bufs:
+                buf[:rows, :, :width - cols] = buf[:rows, :, cols:width].clone()
+            me._show(rows, width - cols)
 
     return GrowingLayer
 
@@ -83,3 +136,12 @@ def joinable(layer: Any) -> bool:
     from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 
     return isinstance(layer, DynamicLayer) and not isinstance(layer, DynamicSlidingWindowLayer)
+
+
+def in_place_layers(cache: Any) -> list[Any] | None:
+    """The cache's `GrowingLayer`s when every one still holds its buffer (rows can join and leave in
+    place); None otherwise."""
+    layers = list(getattr(cache, "layers", None) or [])
+    if not layers or _GROWING is None or not all(isinstance(x, _GROWING) and x.in_place() for x in layers):
+        return None
+    return layers

@@ -39,20 +39,30 @@ class Grammars:
 
     def get(self, schema: Schema) -> Grammar:
         """The grammar for `schema`; raises SchemagenError when no row engine compiles it."""
-        hit = self._cache.get(schema.sha256)
+        return self._cached(schema, capped=False)
+
+    def capped(self, schema: Schema) -> Grammar:
+        """The capped grammar for `schema`: `generate`'s decoding schema, whose strings and lists end within
+        a small model's token budget (for an answer that ran out of tokens under `get`'s)."""
+        return self._cached(schema, capped=True)
+
+    def _cached(self, schema: Schema, *, capped: bool) -> Grammar:
+        key = schema.sha256 + (":capped" if capped else "")
+        hit = self._cache.get(key)
         if hit is not None:
             return hit
         with self._lock:
-            hit = self._cache.get(schema.sha256)
+            hit = self._cache.get(key)
             if hit is None:
-                hit = self._compile(schema)
+                hit = self._compile(schema, capped)
                 if len(self._cache) >= _CACHE:
                     self._cache.pop(next(iter(self._cache)))
-                self._cache[schema.sha256] = hit
+                self._cache[key] = hit
         return hit
 
-    def _compile(self, schema: Schema) -> Grammar:
-        from ..generate.grammar import answer_schema  # before `engines`: the generate package imports it
+    def _compile(self, schema: Schema, capped: bool = False) -> Grammar:
+        # before `engines`: the generate package imports it
+        from ..generate.grammar import answer_schema, decoding_schema
 
         if self._engines is None:
             import outlines
@@ -62,7 +72,7 @@ class Grammars:
             self._engines = EngineSet(outlines.from_transformers(self._model, self._tokenizer))
         from ..engines import EngineError, rank_engines
 
-        narrowed = answer_schema(schema)
+        narrowed = decoding_schema(schema) if capped else answer_schema(schema)
         failures: list[str] = []
         for name in [n for n in rank_engines(narrowed) if n in ROW_ENGINES]:
             try:

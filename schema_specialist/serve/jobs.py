@@ -57,7 +57,9 @@ class Answer:
     json_text: str
     value: Any
     adapter: str | None
-    path: str  # "adapter" | "constrained" | "adapter+constrained-retry" | "base" (no schema, no adapter)
+    # "adapter" | "constrained" | "adapter+constrained-retry" | "base" (no schema, no adapter); "+capped" when the
+    # grammar's answer ran out of tokens and was decoded again under the capped grammar (`Plan.capped`)
+    path: str
     valid: bool | None  # None: no schema to check against
     errors: list[str] = field(default_factory=list)
     engine: str | None = None
@@ -84,6 +86,8 @@ class Plan:
     checked: Schema | None = None
     strict: bool = False
     grammar: Any = None  # grammars.Grammar: the constrained path's, or the strict retry's
+    # () -> grammars.Grammar: strings and arrays capped, for an answer under `grammar` that ran out of tokens
+    capped: Callable[[], Any] | None = None
     temperature: float = 0.0
     top_p: float = 1.0
     seed: int = 0
@@ -126,6 +130,8 @@ class Job:
         self.listener = listener
         self.cancelled = False
         self.retrying = False
+        self.rescuing = False  # decoding again under the capped grammar (the grammar's answer ran out of tokens)
+        self._truncated: Answer | None = None  # the grammar's answer that ran out of tokens
         self.first: Answer | None = None
         self.answer: Answer | None = None
         self.error: BaseException | None = None
@@ -144,6 +150,8 @@ class Job:
 
         p = self.plan
         grammar = p.grammar if (p.path == "constrained" or self.retrying) else None
+        if self.rescuing and p.capped is not None:
+            grammar = p.capped()
         return Row(p.prompt, p.max_new_tokens, key=self, adapter=p.peft_name,
                    constraint=grammar.rows() if grammar is not None else None,
                    temperature=p.temperature, top_p=p.top_p, seed=p.seed)
@@ -192,6 +200,18 @@ class Job:
             ans = Answer(text, value, p.adapter, "adapter+constrained-retry", valid, errors, engine,
                          p.schema_sha256, first.prompt_tokens + decoded.prompt_tokens,
                          first.completion_tokens + len(decoded.tokens), finish, first_text=first.json_text)
+        if self.rescuing:
+            before = self._truncated
+            assert before is not None
+            ans.path += "+capped"
+            ans.prompt_tokens += before.prompt_tokens - (self.first.prompt_tokens if self.first else 0)
+            ans.completion_tokens += before.completion_tokens - (self.first.completion_tokens if self.first else 0)
+        elif (p.capped is not None and ans.valid is False and decoded.truncated
+              and (p.path == "constrained" or self.retrying)):
+            # Under the schema's grammar the answer ran out of tokens (a string or list that never ends):
+            # decode it once more under the capped grammar, whose values end in time.
+            self._truncated, self.rescuing = ans, True
+            return True
         rest = ans.json_text[len(self._sent):] if ans.json_text.startswith(self._sent) else ""
         if self.listener is not None and rest:
             self._emit("delta", rest)  # a buffered (strict) answer goes out whole, once validated

@@ -7,7 +7,8 @@
 Paths: `adapter` (the specialist, short prompt, free decoding), `constrained` (no adapter for the
 schema: the base model, the schema in the prompt, constrained decoding) and
 `adapter+constrained-retry` (strict: the adapter's answer was invalid, so the adapter answers again
-under the schema's grammar). Every request becomes a `Plan` (checked and routed in the caller's
+under the schema's grammar). An answer under the schema's grammar that runs out of tokens (a string or
+a list that never ends) is decoded once more under the capped grammar (path `...+capped`). Every request becomes a `Plan` (checked and routed in the caller's
 thread) and then a `Job` for the `Batcher`, whose one thread decodes all concurrent requests in one
 batch: adapters mixed through PEFT's per-row `adapter_names`, bf16 weights where the CPU has them.
 `answer` is safe to call from many threads at once; that is how they share a batch.
@@ -16,6 +17,7 @@ batch: adapters mixed through PEFT's per-row `adapter_names`, bf16 weights where
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import re
 import threading
@@ -278,6 +280,8 @@ class Router:
                         checked=checked, grammar=self.grammars.get(checked))
         else:
             plan = Plan("base", self._prompt([{"role": "user", "content": question}]), max_new)
+        if plan.grammar is not None and checked is not None:
+            plan.capped = functools.partial(self.grammars.capped, checked)
         plan.temperature, plan.top_p = max(0.0, float(temperature)), min(1.0, max(0.0, float(top_p)))
         plan.seed = int(seed) if seed is not None else 0
         return plan

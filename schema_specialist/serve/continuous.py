@@ -159,9 +159,9 @@ class ContinuousBatch:
             return False
         if not all(lay.room(n) for lay in layers):
             return False
+        if any(len(cache.layers) != len(layers) for cache, _, _, _ in parts):  # before any row is written
+            raise ValueError("caches of different depth")
         for cache, _, _, _ in parts:
-            if len(cache.layers) != len(layers):
-                raise ValueError("caches of different depth")
             for lay, new in zip(layers, cache.layers, strict=True):
                 lay.admit(new.keys, new.values)
         pad = [torch.nn.functional.pad(mask, (width - mask.shape[1], 0)) for _, mask, _, _ in parts]
@@ -310,15 +310,15 @@ class ContinuousBatch:
         # they are a quarter of the width (each cut moves the whole cache).
         used = self._mask.any(dim=0).nonzero()
         first = int(used[0]) if len(used) else 0
-        if layers is not None and first > 0 and first * 4 >= self.width:
-            for lay in layers:
-                lay.trim(first)
-            self._mask = self._mask[:, first:]
-        elif layers is None and first > 0:
-            for layer in self._cache.layers:
-                if getattr(layer, "keys", None) is not None and layer.keys.numel():
-                    layer.keys = layer.keys[:, :, first:, :]
-                    layer.values = layer.values[:, :, first:, :]
+        if first > 0 and (layers is None or first * 4 >= self.width):
+            if layers is not None:
+                for lay in layers:
+                    lay.trim(first)
+            else:
+                for layer in self._cache.layers:
+                    if getattr(layer, "keys", None) is not None and layer.keys.numel():
+                        layer.keys = layer.keys[:, :, first:, :]
+                        layer.values = layer.values[:, :, first:, :]
             self._mask = self._mask[:, first:]
 
 

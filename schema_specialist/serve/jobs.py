@@ -131,7 +131,7 @@ class Job:
         self.cancelled = False
         self.retrying = False
         self.rescuing = False  # decoding again under the capped grammar (the grammar's answer ran out of tokens)
-        self._truncated: Answer | None = None  # the grammar's answer that ran out of tokens
+        self._truncated = (0, 0)  # (prompt, completion) tokens of the grammar's decode that ran out of tokens
         self.first: Answer | None = None
         self.answer: Answer | None = None
         self.error: BaseException | None = None
@@ -181,6 +181,8 @@ class Job:
             errors = [decoded.error, *errors]
         finish = "length" if decoded.truncated else "stop"
         engine = p.grammar.engine if (p.grammar is not None and (p.path == "constrained" or self.retrying)) else None
+        if self.rescuing and p.capped is not None:
+            engine = p.capped().engine
         self._tokens = []
         if p.path == "base":
             ans = Answer(text, value, None, "base", None, [], None, None, decoded.prompt_tokens,
@@ -201,16 +203,14 @@ class Job:
                          p.schema_sha256, first.prompt_tokens + decoded.prompt_tokens,
                          first.completion_tokens + len(decoded.tokens), finish, first_text=first.json_text)
         if self.rescuing:
-            before = self._truncated
-            assert before is not None
             ans.path += "+capped"
-            ans.prompt_tokens += before.prompt_tokens - (self.first.prompt_tokens if self.first else 0)
-            ans.completion_tokens += before.completion_tokens - (self.first.completion_tokens if self.first else 0)
+            ans.prompt_tokens += self._truncated[0]
+            ans.completion_tokens += self._truncated[1]
         elif (p.capped is not None and ans.valid is False and decoded.truncated
               and (p.path == "constrained" or self.retrying)):
             # Under the schema's grammar the answer ran out of tokens (a string or list that never ends):
             # decode it once more under the capped grammar, whose values end in time.
-            self._truncated, self.rescuing = ans, True
+            self._truncated, self.rescuing = (decoded.prompt_tokens, len(decoded.tokens)), True
             return True
         rest = ans.json_text[len(self._sent):] if ans.json_text.startswith(self._sent) else ""
         if self.listener is not None and rest:

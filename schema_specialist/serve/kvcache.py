@@ -51,7 +51,7 @@ def _layer_class() -> Any:
             rows = me.keys.shape[0]
             if not me.in_place() or bufs[0].shape[-2] < have + add:
                 shape = list(me.keys.shape)
-                shape[0] = max(rows, bufs[0].shape[0] if bufs is not None else 0, rows + SPARE_ROWS)
+                shape[0] = max(rows + SPARE_ROWS, bufs[0].shape[0] if bufs is not None else 0)
                 shape[-2] = have + add + max(SPARE, have // 4)
                 bufs = (me.keys.new_zeros(shape), me.values.new_zeros(shape))
                 bufs[0][:rows, :, :have] = me.keys

@@ -8,8 +8,8 @@ Paths: `adapter` (the specialist, short prompt, free decoding), `constrained` (n
 schema: the base model, the schema in the prompt, constrained decoding) and
 `adapter+constrained-retry` (strict: the adapter's answer was invalid, so the adapter answers again
 under the schema's grammar). An answer under the schema's grammar that runs out of tokens (a string or
-a list that never ends) is decoded once more under the capped grammar (path `...+capped`). Every request becomes a `Plan` (checked and routed in the caller's
-thread) and then a `Job` for the `Batcher`, whose one thread decodes all concurrent requests in one
+a list that never ends) is decoded once more under the capped grammar (path `...+capped`). Every
+request becomes a `Plan` (checked and routed in the caller's thread) and then a `Job` for the `Batcher`, whose one thread decodes all concurrent requests in one
 batch: adapters mixed through PEFT's per-row `adapter_names`, bf16 weights where the CPU has them.
 `answer` is safe to call from many threads at once; that is how they share a batch.
 """

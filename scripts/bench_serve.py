@@ -144,6 +144,8 @@ def main() -> int:
     ap.add_argument("--dtype", default="auto", help="Router dtype (auto: bf16 where the CPU has it).")
     ap.add_argument("--prefix-cache-tokens", type=int, default=DEFAULT_PREFIX_TOKENS,
                     help="Both servers' prompt prefix cache in tokens (0: off).")
+    ap.add_argument("--no-prefill-thread", action="store_true",
+                    help="Both servers prefill on the decoding thread, between steps (the old batcher).")
     ap.add_argument("--no-write", action="store_true", help="Print only; leave docs/BENCHMARKS.md alone.")
     args = ap.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
@@ -161,7 +163,8 @@ def main() -> int:
     t0 = time.perf_counter()
     routers = {mode: Router(args.adapters, None, max_new_tokens=args.max_new_tokens, threads=args.threads,
                             dtype=args.dtype, max_batch=1 if mode == "serial" else args.max_batch,
-                            prefix_cache_tokens=args.prefix_cache_tokens)
+                            prefix_cache_tokens=args.prefix_cache_tokens,
+                            prefill_thread=not args.no_prefill_thread)
                for mode in ("serial", "batched")}
     load_s = (time.perf_counter() - t0) / 2
     probe = routers["serial"]
@@ -185,7 +188,7 @@ def main() -> int:
                 lv = run_level(urls[mode], clients, batch)
                 lv["stats"] = after = routers[mode].batcher.stats()
                 lv["level"] = {k: after[k] - before[k]
-                               for k in ("steps", "rows_stepped", "prefill_seconds", "step_seconds")}
+                               for k in ("steps", "rows_stepped", "prefill_seconds", "join_seconds", "step_seconds")}
                 results[mode].append(lv)
                 print(mode, {k: v for k, v in lv.items() if k != "texts"}, flush=True)
     for r in routers.values():
@@ -225,7 +228,9 @@ def main() -> int:
         for mode, lv in (("`--max-batch 1`", s_lv), ("batched", b_lv)):
             t = lv["level"]
             per_step = t["rows_stepped"] / t["steps"] if t["steps"] else 0.0
-            parts.append(f"{mode} {t['prefill_seconds']:.1f} s prefill + {t['step_seconds']:.1f} s in "
+            prefill = (f"{t['prefill_seconds']:.1f} s prefill on the prefill thread, {t['join_seconds']:.1f} s "
+                       "joining + " if not args.no_prefill_thread else f"{t['prefill_seconds']:.1f} s prefill + ")
+            parts.append(f"{mode} {prefill}{t['step_seconds']:.1f} s in "
                          f"{t['steps']} steps ({per_step:.1f} rows a step) of {lv['wall']:.1f} s")
         split.append(f"  - {s_lv['clients']} clients: " + "; ".join(parts))
     caches = {mode: routers[mode].batcher.stats()["prefix_cache"] for mode in routers}
@@ -243,7 +248,11 @@ def main() -> int:
         "40% log_config (its adapter), 20% order / support_ticket (no adapter: the constrained base, schema in "
         "the prompt); every request `strict: true`, no `max_tokens` (full answers, up to "
         f"{args.max_new_tokens} tokens), greedy. Two real uvicorn servers on 127.0.0.1 in one process, one "
-        f"Router at `max_batch=1`, one at `max_batch={args.max_batch}` (gather 5 ms); each level runs on the "
+        f"Router at `max_batch=1`, one at `max_batch={args.max_batch}` (gather 5 ms), "
+        + ("both prefilling on the decoding thread between steps (`--no-prefill-thread`)"
+           if args.no_prefill_thread else "both prefilling on their prefill thread while they decode (one request "
+           "ahead of a full batch)")
+        + "; each level runs on the "
         "first, then on the second, with the same requests; clients are threads with the official `openai` "
         "client, closed loop. Speedup = batched req/s / `--max-batch 1` req/s at the same level.",
         "",
@@ -255,14 +264,15 @@ def main() -> int:
         f"{valid}/{answered} valid against their schema (all `strict`); {routed}/{answered} served by their "
         f"schema's adapter (or the constrained base for the unknown schemas); {length} stopped at the token limit.",
         f"- Same request, both modes: {same}/{compared} answers identical (greedy; {probe.dtype} weights).",
-        "- Where the time went (the decoding thread, per level):",
+        "- Where the time went (per level; the prefill thread's seconds overlap the steps):"
+        if not args.no_prefill_thread else "- Where the time went (the decoding thread, per level):",
         *split,
         "- Batched server, rows per decoding step (cumulative over the run): mean "
         f"{steps[-1]['mean_rows_per_step'] if steps else 0}, most {steps[-1]['max_rows_per_step'] if steps else 0}.",
         cache_line,
-        f"- Whole run: {total_min:.1f} min. The machine is shared (another job trains on the other core, and "
-        "other processes run on this one): expect +-30% between runs; the two modes of one level run back to "
-        "back, so their ratio is the steadier figure.",
+        f"- Whole run: {total_min:.1f} min. Machines of this kind differ by up to ~40% and one machine drifts "
+        "+-20% within minutes: the two modes of one level run back to back, so their ratio is the steadier "
+        "figure.",
     ])
     cmd = "python scripts/bench_serve.py" + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else "")
     print(body)

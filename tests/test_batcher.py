@@ -130,3 +130,93 @@ def test_cancelled_rows_leave_the_batch(router: Any) -> None:
     assert keep.wait(30).adapter == "color"
     assert router.batcher.cancelled == cancelled + 1
     assert router.batcher.stats()["running"] == 0 and len(router.batcher.batch) == 0
+
+
+def test_the_prefill_thread_prefills_and_answers_as_inline_prefill_does(registry: Path) -> None:
+    """Prompts are prefilled on the prefill thread, not between decoding steps; the answers are the same."""
+    from schema_specialist.serve.router import Router
+
+    answers: dict[bool, list[Any]] = {}
+    names: dict[bool, set[str]] = {}
+    for threaded in (False, True):
+        r = Router(registry, max_new_tokens=24, dtype="float32", max_batch=16, gather_ms=20,
+                   prefill_thread=threaded)
+        seen: set[str] = set()
+        prefill = r.batcher.batch.prefill
+
+        def spy(rows: Any, prefill: Any = prefill, seen: set[str] = seen) -> Any:
+            seen.add(threading.current_thread().name)
+            return prefill(rows)
+
+        r.batcher.batch.prefill = spy  # type: ignore[method-assign]
+        try:
+            with r.busy():
+                jobs = [r.submit(r.plan(**req)) for req in REQUESTS]
+            answers[threaded] = [job.wait(120) for job in jobs]
+            assert r.batcher.stats()["prefill_thread"] is threaded
+        finally:
+            r.close()
+        names[threaded] = seen
+    assert names == {False: {"schemagen-batcher"}, True: {"schemagen-prefill"}}
+    for a, b in zip(answers[False], answers[True], strict=True):
+        _same(a, b)
+
+
+def test_the_next_request_is_prefilled_while_a_full_batch_decodes(registry: Path) -> None:
+    """At max_batch 1 the queued request is prefilled ahead, before the running one ends; a request
+    cancelled while it waits prefilled never joins the batch."""
+    from schema_specialist.serve.router import Router
+
+    r = Router(registry, max_new_tokens=24, dtype="float32", max_batch=1)
+    prefilled: list[float] = []
+    prefill = r.batcher.batch.prefill
+
+    def spy(rows: Any) -> Any:
+        out = prefill(rows)
+        prefilled.append(time.monotonic())
+        return out
+
+    r.batcher.batch.prefill = spy  # type: ignore[method-assign]
+    try:
+        with r.busy():
+            first = r.submit(r.plan("Tell me a long story about a fox.", max_new_tokens=24))
+            second = r.submit(r.plan("Colour: red.", COLOR, strict=False))
+            third = r.submit(r.plan("Colour: blue.", COLOR, strict=False))
+        deadline = time.monotonic() + 30
+        while len(prefilled) < 2:  # the first, then the second ahead of the full batch
+            assert time.monotonic() < deadline
+            time.sleep(0.002)
+        assert not first.done and r.batcher.max_rows == 1
+        r.cancel(second)
+        with pytest.raises(CancelledError):
+            second.wait(30)
+        assert first.wait(30).path == "base"
+        assert third.wait(30).adapter == "color"
+        assert r.batcher.max_rows == 1 and r.batcher.cancelled == 1
+        assert r.batcher.stats()["running"] == 0 and len(r.batcher.batch) == 0
+    finally:
+        r.close()
+
+
+def test_a_failing_prefill_fails_its_requests_and_serving_goes_on(registry: Path) -> None:
+    from schema_specialist.serve.jobs import InternalError
+    from schema_specialist.serve.router import Router
+
+    r = Router(registry, max_new_tokens=8, dtype="float32")
+    prefill = r.batcher.batch.prefill
+    calls = []
+
+    def broken_once(rows: Any) -> Any:
+        calls.append(len(rows))
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        return prefill(rows)
+
+    r.batcher.batch.prefill = broken_once  # type: ignore[method-assign]
+    try:
+        with pytest.raises(InternalError, match="prefill failed"):
+            r.answer("Colour: red.", COLOR, strict=False)
+        assert r.answer("Colour: red.", COLOR, strict=False).adapter == "color"
+        assert r.batcher.alive and r.batcher.stats()["running"] == 0
+    finally:
+        r.close()

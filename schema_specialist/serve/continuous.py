@@ -51,6 +51,10 @@ class RowEvent:
     done: Decoded | None = None
 
 
+# A prefilled part: (cache, mask [rows, width], next positions [rows, 1], last logits [rows, vocab]).
+Prefilled = tuple[Any, Any, Any, Any]
+
+
 @dataclass
 class _Live:
     row: Row
@@ -113,23 +117,36 @@ class ContinuousBatch:
     def add(self, rows: Sequence[Row]) -> None:
         """Prefill `rows` (together, or each from the prefix cache) and join them to the running batch (their
         first token comes at `step`)."""
+        self.join(rows, self.prefill(rows))
+
+    def prefill(self, rows: Sequence[Row]) -> list[Prefilled]:
+        """The prompt caches of `rows`, not yet in the batch (`join` puts them in): one a row with a prefix
+        cache, else one for the group. Touches no state of the running batch, so another thread may
+        prefill while this one steps (each thread's forward keeps its own adapter state)."""
         import torch
 
         if not rows:
-            return
+            return []
         for r in rows:
             if not r.prompt:
                 raise ValueError("a row needs a non-empty prompt")
         with torch.inference_mode():
-            self._add(rows)
+            if self.prefix_cache is not None:  # each row alone: no padding, and a stored prefix to start from
+                return [self._prefill_one(r) for r in rows]
+            return [self._prefill_group(rows)]
 
-    def _add(self, rows: Sequence[Row]) -> None:
+    def join(self, rows: Sequence[Row], parts: Sequence[Prefilled]) -> None:
+        """Join prefilled `rows` (their `prefill` parts, in order) to the running batch."""
         import torch
 
-        if self.prefix_cache is not None:  # each row alone: no padding, and a stored prefix to start from
-            parts = [self._prefill_one(r) for r in rows]
-        else:
-            parts = [self._prefill_group(rows)]
+        if not rows:
+            return
+        with torch.inference_mode():
+            self._join(rows, list(parts))
+
+    def _join(self, rows: Sequence[Row], parts: list[Prefilled]) -> None:
+        import torch
+
         now = time.perf_counter()
         live = [_Live(r, [], torch.Generator().manual_seed(int(r.seed)) if r.temperature > 0 else None, now)
                 for r in rows]
@@ -147,7 +164,7 @@ class ContinuousBatch:
             self._logits = torch.cat([logits for _, _, _, logits in parts])
         self.live = live
 
-    def _admit_in_place(self, parts: list[tuple[Any, Any, Any, Any]]) -> bool:
+    def _admit_in_place(self, parts: list[Prefilled]) -> bool:
         """Write the joining rows' caches into the running batch's free buffer rows (`kvcache`), when
         every layer has room and no joining prompt is wider than the batch; False (nothing done) if not."""
         import torch
@@ -170,7 +187,7 @@ class ContinuousBatch:
         self._logits = torch.cat([self._logits, *[logits for _, _, _, logits in parts]])
         return True
 
-    def _prefill_group(self, rows: Sequence[Row]) -> tuple[Any, Any, Any, Any]:
+    def _prefill_group(self, rows: Sequence[Row]) -> Prefilled:
         """Prefill `rows` together, left-padded to the longest: (cache, mask, next positions, last logits)."""
         import torch
 
@@ -187,7 +204,7 @@ class ContinuousBatch:
                            use_cache=True, logits_to_keep=1, **{self._key: cache})
         return cache, mask, positions[:, -1:] + 1, out.logits[:, -1, :].float()
 
-    def _prefill_one(self, row: Row) -> tuple[Any, Any, Any, Any]:
+    def _prefill_one(self, row: Row) -> Prefilled:
         """Prefill one row from the longest stored prefix of its prompt, and store the prompt's cache."""
         import torch
 

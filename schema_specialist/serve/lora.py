@@ -78,9 +78,9 @@ class FusedLoRA:
         import torch
 
         self._layers = layers
-        self._masks: dict[tuple[tuple[str, int], ...], Any] = {}
-        self._names: tuple[str, ...] = ()
-        self._given: list[str] | None = None  # the list `begin` saw: the layers of one forward pass share it
+        # Per thread (the server prefills on one thread while it decodes on another): the list `begin`
+        # saw (the layers of one forward pass share it), its names and their masks.
+        self._state = threading.local()
         for module in layers:
             adapters = [a for a in module.lora_A if a in module.lora_B]
             layout = tuple((a, int(module.lora_A[a].weight.shape[0])) for a in adapters)
@@ -103,35 +103,24 @@ class FusedLoRA:
                 return False
         return True
 
-    def begin(self, names: list[str]) -> None:
-        """The rows' adapters for the next forward (their masks are built once, then shared by the layers)."""
-        self._given = names
-        names_t = tuple(names)
-        if names_t != self._names:
-            self._names, self._masks = names_t, {}
-
-    def _mask(self, layout: tuple[tuple[str, int], ...], like: Any) -> Any:
-        mask = self._masks.get(layout)
-        if mask is None:
-            import torch
-
-            mask = torch.zeros((len(self._names), sum(r for _, r in layout)), dtype=like.dtype)
-            start = 0
-            for adapter, rank in layout:
-                rows = [i for i, n in enumerate(self._names) if n == adapter]
-                if rows:
-                    mask[rows, start:start + rank] = 1.0
-                start += rank
-            self._masks[layout] = mask = mask if mask.any() else None
-        return mask
+    def begin(self, names: list[str]) -> _Rows:
+        """The rows' adapters for this thread's next forward (their masks are built once, then shared by
+        the layers)."""
+        rows: _Rows | None = getattr(self._state, "rows", None)
+        if rows is None or tuple(names) != rows.names:
+            rows = _Rows(tuple(names))
+        rows.given = names
+        self._state.rows = rows
+        return rows
 
     def _forward_of(self, module: Any, layout: tuple[tuple[str, int], ...], a_all: Any, b_all: Any) -> Any:
         def forward(x: Any, *args: Any, adapter_names: list[str], **kwargs: Any) -> Any:
             kwargs.pop("alora_offsets", None)
             result = module.base_layer(x, *args, **kwargs)
-            if adapter_names is not self._given:  # a call that did not come through `begin`
-                self.begin(adapter_names)
-            mask = self._mask(layout, a_all)
+            rows: _Rows | None = getattr(self._state, "rows", None)
+            if rows is None or adapter_names is not rows.given:  # a call that did not come through `begin`
+                rows = self.begin(adapter_names)
+            mask = rows.mask(layout, a_all)
             if mask is None:  # only base rows
                 return result
             hidden = x.to(a_all.dtype) @ a_all  # [rows, tokens, every adapter's rank]
@@ -143,6 +132,31 @@ class FusedLoRA:
     def close(self) -> None:
         for module in self._layers:
             module.__dict__.pop("_mixed_batch_forward", None)
+
+
+class _Rows:
+    """One forward pass's row adapters and, per LoRA layout, the rank-column mask they give (None when
+    no row uses any of the layout's adapters)."""
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = names
+        self.given: list[str] | None = None
+        self._masks: dict[tuple[tuple[str, int], ...], Any] = {}
+
+    def mask(self, layout: tuple[tuple[str, int], ...], like: Any) -> Any:
+        if layout in self._masks:
+            return self._masks[layout]
+        import torch
+
+        mask = torch.zeros((len(self.names), sum(r for _, r in layout)), dtype=like.dtype)
+        start = 0
+        for adapter, rank in layout:
+            rows = [i for i, n in enumerate(self.names) if n == adapter]
+            if rows:
+                mask[rows, start:start + rank] = 1.0
+            start += rank
+        self._masks[layout] = out = mask if mask.any() else None
+        return out
 
 
 def _has_auxiliary_modules(model: Any) -> bool:

@@ -102,7 +102,8 @@ class Router:
                  max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, max_prompt_tokens: int | None = None,
                  dtype: str = "auto", threads: int | None = None, max_batch: int = DEFAULT_MAX_BATCH,
                  gather_ms: float = DEFAULT_GATHER_MS, max_queue: int = DEFAULT_MAX_QUEUE,
-                 request_timeout: float | None = None, prefix_cache_tokens: int = DEFAULT_PREFIX_TOKENS) -> None:
+                 request_timeout: float | None = None, prefix_cache_tokens: int = DEFAULT_PREFIX_TOKENS,
+                 prefill_thread: bool = True) -> None:
         from ..generate.decoding import pad_id_of, stop_ids_of
         from ..models import load_model
         from ..quiet import quiet_libraries
@@ -180,7 +181,7 @@ class Router:
                                pad_id=pad_id_of(self.tokenizer), max_batch=max_batch, gather_ms=gather_ms,
                                max_queue=max_queue, forward=forward,
                                prefix_cache=PrefixCache(prefix_cache_tokens) if prefix_cache_tokens > 0 else None,
-                               grow_cache=grow)
+                               grow_cache=grow, prefill_thread=prefill_thread)
         limit = int(getattr(self.hf_model.config, "max_position_embeddings", 0) or 4096)
         self.max_prompt_tokens = max_prompt_tokens or max(16, min(limit, 8192) - max_new_tokens)
         self.base_aliases = {BASE_ID, self.base_spec, Path(self.base_spec).name, self.base_path.name}

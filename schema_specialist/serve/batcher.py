@@ -271,15 +271,7 @@ class Batcher:
     def _join(self, unit: _Ready) -> None:
         """Put a ready unit into the batch, less its jobs that ended or were cancelled meanwhile (a group's
         shared part joins whole, then those rows leave)."""
-        now = time.monotonic()
-        gone = [job for job in unit.jobs if job in self._running and (job.cancelled or job.expired(now))]
-        if gone:
-            with self._cond:
-                for job in gone:
-                    self._running.discard(job)
-                self._cond.notify_all()
-            for job in gone:
-                self._settle(job, "in the queue")
+        self._still_wanted([job for job in unit.jobs if job in self._running])  # settles the cancelled, expired
         dead = [job for job in unit.jobs if job not in self._running or job.done]
         if len(dead) == len(unit.jobs):
             return

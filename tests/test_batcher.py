@@ -167,7 +167,7 @@ def test_the_next_request_is_prefilled_while_a_full_batch_decodes(registry: Path
     cancelled while it waits prefilled never joins the batch."""
     from schema_specialist.serve.router import Router
 
-    r = Router(registry, max_new_tokens=24, dtype="float32", max_batch=1)
+    r = Router(registry, max_new_tokens=96, dtype="float32", max_batch=1)
     prefilled: list[float] = []
     prefill = r.batcher.batch.prefill
 
@@ -179,7 +179,7 @@ def test_the_next_request_is_prefilled_while_a_full_batch_decodes(registry: Path
     r.batcher.batch.prefill = spy  # type: ignore[method-assign]
     try:
         with r.busy():
-            first = r.submit(r.plan("Tell me a long story about a fox.", max_new_tokens=24))
+            first = r.submit(r.plan("Tell me a long story about a fox.", max_new_tokens=96))
             second = r.submit(r.plan("Colour: red.", COLOR, strict=False))
             third = r.submit(r.plan("Colour: blue.", COLOR, strict=False))
         deadline = time.monotonic() + 30

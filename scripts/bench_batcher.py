@@ -59,6 +59,8 @@ def main() -> int:
     routers = {(mb, th): Router(args.adapters, None, threads=args.threads, max_batch=mb, prefill_thread=th)
                for mb in (16, 1) for th in (False, True)}
     probe = routers[(16, False)]
+    if len(probe.names) < 2:
+        raise SystemExit(f"{args.adapters}: needs two trained adapters (found {probe.names})")
     requests = load_requests(dict(probe.by_hash))
     plan = [("batched, cold", 16, args.batched), ("one at a time", 1, args.serial), ("batched, warm", 16, args.batched)]
     results: dict[tuple[str, bool], dict[str, Any]] = {}

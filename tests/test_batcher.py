@@ -198,11 +198,12 @@ def test_the_next_request_is_prefilled_while_a_full_batch_decodes(registry: Path
         r.close()
 
 
-def test_a_failing_prefill_fails_its_requests_and_serving_goes_on(registry: Path) -> None:
+@pytest.mark.parametrize("threaded", [True, False])
+def test_a_failing_prefill_fails_its_requests_and_serving_goes_on(registry: Path, threaded: bool) -> None:
     from schema_specialist.serve.jobs import InternalError
     from schema_specialist.serve.router import Router
 
-    r = Router(registry, max_new_tokens=8, dtype="float32")
+    r = Router(registry, max_new_tokens=8, dtype="float32", prefill_thread=threaded)
     prefill = r.batcher.batch.prefill
     calls = []
 

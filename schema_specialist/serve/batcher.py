@@ -157,7 +157,7 @@ class Batcher:
             if thread is not None:
                 thread.join(timeout)
 
-    # -- the decoding thread ----------------------------------------------------------------------
+    # -- the decoding and prefill threads --------------------------------------------------------
 
     def _take(self, limit: int) -> list[Job] | None:
         """Jobs to prefill now, at most `limit` in flight (blocking while there is nothing to do or no room);
@@ -203,19 +203,23 @@ class Batcher:
             return [_Ready([j], [r], [p]) for j, r, p in zip(jobs, rows, parts, strict=True)]
         return [_Ready(jobs, rows, parts)]
 
+    def _prefill_or_fail(self, jobs: list[Job], lock: Any) -> list[_Ready]:
+        """`_prefill` holding `lock`; a bug in prefilling fails these jobs only (no units), and serving goes on."""
+        try:
+            with lock:
+                return self._prefill(jobs)
+        except Exception as exc:
+            log.exception("prefill failed")
+            self._fail(jobs, InternalError(f"prefill failed: {type(exc).__name__}"))
+            return []
+
     def _prefill_loop(self) -> None:
         """The prefill thread: queued jobs -> ready units, while the decoding thread steps."""
         while True:
             jobs = self._take(self.max_batch + PREFILL_AHEAD)
             if jobs is None:
                 break
-            try:
-                with self.prefill_lock:
-                    units = self._prefill(jobs)
-            except Exception as exc:  # a bug in prefilling: fail these jobs, keep serving
-                log.exception("prefill failed")
-                self._fail(jobs, InternalError(f"prefill failed: {type(exc).__name__}"))
-                continue
+            units = self._prefill_or_fail(jobs, self.prefill_lock)
             with self._cond:
                 self._ready.extend(units)
                 self._cond.notify_all()
@@ -243,8 +247,7 @@ class Batcher:
                 jobs = self._take(self.max_batch)
                 units = None if jobs is None else []
                 if jobs:
-                    with self.lock:
-                        units = self._prefill(jobs)
+                    units = self._prefill_or_fail(jobs, self.lock)
             if units is None:
                 break
             try:

@@ -186,7 +186,7 @@ def test_the_next_request_is_prefilled_while_a_full_batch_decodes(registry: Path
         while len(prefilled) < 2:  # the first, then the second ahead of the full batch
             assert time.monotonic() < deadline
             time.sleep(0.002)
-        assert not first.done and r.batcher.max_rows == 1
+        assert not first.done and r.batcher.max_rows <= 1  # its first step may not have ended yet
         r.cancel(second)
         with pytest.raises(CancelledError):
             second.wait(30)

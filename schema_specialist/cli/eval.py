@@ -34,6 +34,9 @@ import click
               help="Inputs of each source for adapter + grammar; 0 = none [default: up to 100].")
 @click.option("--no-guard", is_flag=True,
               help="Do not retry invalid adapter answers under the grammar (the guard's figures).")
+@click.option("--grounded/--no-grounded", default=True, show_default=True,
+              help="Under the grammar, free-text strings may only copy runs of the request's words, as every "
+                   "training pair does (adapter + grammar, the constrained baseline, the guard).")
 @click.option("--fresh", is_flag=True, help="Ignore the answers saved in the report directory; start again.")
 @click.option("--progress", type=click.Choice(["auto", "bar", "lines", "none"]), default="auto",
               help="auto = a bar on a terminal, a plain line every 10% otherwise.")
@@ -46,7 +49,7 @@ import click
 def command(adapter: str, n: int, target: float | None, strict: bool, out: str | None, data: str | None,
             base: str | None, seed: int, hypothesis_share: float | None, raw_hypothesis: bool,
             inputs: tuple[str, ...], gate_on: str, baseline_n: int | None, no_baselines: bool,
-            grammar_n: int | None, no_guard: bool, fresh: bool, progress: str, batch_size: int,
+            grammar_n: int | None, no_guard: bool, grounded: bool, fresh: bool, progress: str, batch_size: int,
             max_new_tokens: int, temperature: float, threads: int | None, dtype: str) -> None:
     """Evaluate the adapter in ADAPTER: parse/validity/field accuracy with 95% intervals, the adapter free
     and under the schema's grammar, baselines, the guard (a constrained retry of invalid answers), gate.
@@ -62,7 +65,7 @@ def command(adapter: str, n: int, target: float | None, strict: bool, out: str |
                       grammar_n=grammar_n, guard=not no_guard, inputs=inputs, gate_on=gate_on,
                       batch_size=batch_size, max_new_tokens=max_new_tokens, temperature=temperature,
                       realistic=not raw_hypothesis, out_dir=out, progress=progress, threads=threads,
-                      dtype=dtype, fresh=fresh)
+                      dtype=dtype, fresh=fresh, grounded=grounded)
     click.echo(report.text())
     click.echo(f"report: {report.out_dir}/report.md (json, png); summary: {adapter}/eval.json")
     if report.exit_code:

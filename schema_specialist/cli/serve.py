@@ -30,9 +30,13 @@ from ..serve.prefix import DEFAULT_PREFIX_TOKENS
 @click.option("--threads", default=None, type=click.IntRange(1), help="torch CPU threads.")
 @click.option("--prefill-thread/--no-prefill-thread", default=True, show_default=True,
               help="Prefill joining requests on a second thread while the batch decodes (wants a spare core).")
+@click.option("--grounded/--no-grounded", default=True, show_default=True,
+              help="Under the grammar (strict retries, the constrained path), free-text strings may only copy "
+                   "runs of the request's words.")
 def command(adapters_dir: str, base: str | None, host: str, port: int, max_new_tokens: int, max_batch: int,
             gather_ms: float, max_queue: int, request_timeout: float, dtype: str, max_body_bytes: int,
-            prefix_cache_tokens: int, threads: int | None, prefill_thread: bool) -> None:
+            prefix_cache_tokens: int, threads: int | None, prefill_thread: bool,
+            grounded: bool) -> None:
     """Serve POST /v1/chat/completions, GET /v1/models and GET /health, routing each schema to its adapter."""
     from ..serve.router import Router
     from ..serve.server import serve
@@ -40,7 +44,7 @@ def command(adapters_dir: str, base: str | None, host: str, port: int, max_new_t
     router = Router(adapters_dir, base, max_new_tokens=max_new_tokens, threads=threads, dtype=dtype,
                     max_batch=max_batch, gather_ms=gather_ms, max_queue=max_queue,
                     request_timeout=request_timeout or None, prefix_cache_tokens=prefix_cache_tokens,
-                    prefill_thread=prefill_thread)
+                    prefill_thread=prefill_thread, grounded=grounded)
     click.echo(f"schemagen: base {router.base_spec} ({router.dtype}); adapters: {', '.join(router.names) or '(none)'}",
                err=True)
     for name, why in router.skipped.items():

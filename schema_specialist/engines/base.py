@@ -52,19 +52,23 @@ class Engine(ABC):
         """Whether the engine's package imports here."""
         return True
 
-    def processor(self, schema: dict[str, Any]) -> Any:
-        """A logits processor for `schema`, compiled once per schema and cached."""
+    def processor(self, schema: dict[str, Any], *, cache: bool = True) -> Any:
+        """A logits processor for `schema`, compiled once per schema and cached (`cache=False`: a grammar
+        made for one request, compiled and not kept)."""
         key = schema_hash(schema)
-        if key not in self._cache:
-            t0 = time.perf_counter()
-            try:
-                self._cache[key] = self._compile(json.dumps(schema))
-            except EngineError:
-                raise
-            except Exception as exc:  # engines raise many types; all mean "cannot compile"
-                raise EngineError(f"{self.name} cannot compile the schema: {_first_line(exc)}") from None
+        if key in self._cache:
+            return self._cache[key]
+        t0 = time.perf_counter()
+        try:
+            compiled = self._compile(json.dumps(schema))
+        except EngineError:
+            raise
+        except Exception as exc:  # engines raise many types; all mean "cannot compile"
+            raise EngineError(f"{self.name} cannot compile the schema: {_first_line(exc)}") from None
+        if cache:
+            self._cache[key] = compiled
             self.compile_seconds[key] = time.perf_counter() - t0
-        return self._cache[key]
+        return compiled
 
     @abstractmethod
     def _compile(self, schema_json: str) -> Any:

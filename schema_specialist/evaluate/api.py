@@ -69,7 +69,7 @@ def _unique(items: Sequence[Item]) -> list[Item]:
 
 
 def _log_settings(info: AdapterMeta, seed: int, max_new_tokens: int, temperature: float, dtype: str,
-                  injected: Sequence[str] | None) -> dict[str, Any]:
+                  injected: Sequence[str] | None, grounded: bool = False) -> dict[str, Any]:
     """What decides an answer: resuming with anything else would mix two systems' answers."""
     from ..generate.grammar import answer_schema
     from ..prompts import schema_messages, task_messages
@@ -80,7 +80,7 @@ def _log_settings(info: AdapterMeta, seed: int, max_new_tokens: int, temperature
             "base": info.base, "prompts_sha256": hashlib.sha256(probe.encode()).hexdigest()[:16],
             "grammar_sha256": hashlib.sha256(grammar.encode()).hexdigest()[:16],
             "seed": seed, "max_new_tokens": max_new_tokens, "temperature": temperature, "dtype": dtype,
-            "injected_generators": sorted(injected) if injected is not None else None}
+            "injected_generators": sorted(injected) if injected is not None else None, "grounded": grounded}
 
 
 def _resolved_dtype(dtype: str) -> str:
@@ -117,7 +117,7 @@ def evaluate(adapter_dir: str | Path, *, n: int = 300, target: float | None = No
              gate_on: str = MAIN, batch_size: int = 32, max_new_tokens: int = 256, temperature: float = 0.0,
              realistic: bool = True, out_dir: str | Path | None = None, write: bool = True,
              show_progress: bool = False, progress: str | None = None, threads: int | None = None,
-             dtype: str = "auto", fresh: bool = False,
+             dtype: str = "auto", fresh: bool = False, grounded: bool = True,
              generators: dict[str, Generator] | None = None) -> Report:
     """Evaluate an adapter: inputs, systems, metrics, the guard, the gate; write the report unless `write=False`.
 
@@ -125,6 +125,8 @@ def evaluate(adapter_dir: str | Path, *, n: int = 300, target: float | None = No
     base model with the schema in its prompt (`base+schema-prompt`) and under the grammar (`constrained`).
     The adapter answers every input; the others a spread subset of each source (`baseline_n`,
     `grammar_n`, default 100). With `guard`, every invalid free answer is retried with adapter + grammar.
+    With `grounded`, the grammar systems' free-text strings can only copy runs of the request's words
+    (`generate.grounding`), as every training pair does.
     `inputs` are the user's own JSONL request files, each reported as its own section; the gate reads
     the adapter's free validity on `gate_on`: `main` (held-out + property-based), `inputs` (the files
     pooled) or `all`. Answers go to `answers.jsonl` in the report directory as they come, so a rerun
@@ -168,7 +170,7 @@ def evaluate(adapter_dir: str | Path, *, n: int = 300, target: float | None = No
 
     dtype_used = _resolved_dtype(dtype) if generators is None else dtype
     settings_key = _log_settings(info, seed, max_new_tokens, temperature, dtype_used,
-                                 list(generators) if generators is not None else None)
+                                 list(generators) if generators is not None else None, grounded)
     mode = progress or ("bar" if show_progress else "none")
     bar = Progress(mode)
     log: AnswerLog = AnswerLog(log_dir, settings_key, fresh=fresh) if log_dir is not None else MemoryLog()
@@ -188,7 +190,7 @@ def evaluate(adapter_dir: str | Path, *, n: int = 300, target: float | None = No
             return generators[name]
         if runner is None:
             runner = ModelRunner(info, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed,
-                                 threads=threads, dtype=dtype)
+                                 threads=threads, dtype=dtype, grounded=grounded)
             runner.on_row = bar.update  # progress answer by answer, not batch by batch
         return {ADAPTER: runner.adapter_generator, ADAPTER_GRAMMAR: runner.adapter_grammar_generator,
                 PROMPTED: runner.prompted_generator, CONSTRAINED: runner.constrained_generator}[name]
@@ -210,7 +212,7 @@ def evaluate(adapter_dir: str | Path, *, n: int = 300, target: float | None = No
                 grammar_failed = str(exc)
                 bar.update(len(pending))
                 return
-            engine = runner.engine
+            engine = runner.engine if not grounded else f"{runner.engine}, strings grounded"
 
         def keep(batch: Sequence[Item], out: list[Generation]) -> None:
             for it, g in zip(batch, out, strict=True):

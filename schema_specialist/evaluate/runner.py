@@ -102,7 +102,7 @@ class ModelRunner:
     """The base model with the adapter loaded once; batched generators for the four systems."""
 
     def __init__(self, info: AdapterMeta, *, max_new_tokens: int = 256, temperature: float = 0.0,
-                 seed: int = 0, threads: int | None = None, dtype: str = "auto") -> None:
+                 seed: int = 0, threads: int | None = None, dtype: str = "auto", grounded: bool = False) -> None:
         from ..generate.decoding import stop_ids_of
         from ..models import load_model
         from ..quiet import quiet_libraries
@@ -128,9 +128,12 @@ class ModelRunner:
         self.seed = seed
         self.stop_ids = stop_ids_of(self.hf_model, self.tokenizer)
         self._outlines: Any = None
+        self._engines: Any = None
         self._merged = False
         self.engine: str | None = None
         self.engine_failures: list[str] = []
+        self.grounded = grounded  # free-text strings only as runs of the request's words (`grounding`)
+        self.grounding_failures = 0  # requests whose grounded grammar did not compile (plain grammar used)
         self.on_row: Callable[[int], None] | None = None  # told each time an answer finishes (progress)
 
     def _sampling(self) -> dict[str, Any]:
@@ -147,7 +150,7 @@ class ModelRunner:
         return messages
 
     def _run(self, messages: Sequence[list[dict[str, str]]], adapter: bool,
-             constraint: Callable[[], Any] | None = None) -> list[Generation]:
+             constraint: Any = None) -> list[Generation]:
         """Batched decoding (`decoding.decode`) with the adapter merged in, or disabled for a baseline."""
         from ..generate.decoding import chat_ids, decode, pad_id_of
 
@@ -191,12 +194,37 @@ class ModelRunner:
             engine, processor, failures = engines.pick(answer_schema(self.info.schema))
             self._outlines = (om, processor, engines.get(engine).row_constraint(processor))
             self.engine, self.engine_failures = engine, failures
+            self._engines = engines
         return self._outlines
 
-    def _grammar(self, messages: list[list[dict[str, str]]], adapter: bool) -> list[Generation]:
+    def _grounded_rows(self, question: str, rows: Callable[[], Any]) -> Callable[[], Any]:
+        """The row factory of the answer grammar with its strings grounded in `question`."""
+        from ..engines.base import EngineError
+        from ..generate.grammar import answer_schema, simplify
+        from ..generate.grounding import ground
+
+        plain = answer_schema(self.info.schema)
+        grounded = ground(plain, question)
+        picked = self._engines.last
+        if grounded is plain or picked is None or "pattern" in picked.dropped:
+            return rows
+        engine = self._engines.get(picked.engine)
+        try:  # compiled as the plain grammar was: the same engine, the same keywords taken out
+            made = engine.row_constraint(engine.processor(simplify(grounded, frozenset(picked.dropped)),
+                                                           cache=False))
+        except EngineError:
+            made = None
+        if made is None:
+            self.grounding_failures += 1
+            return rows
+        return made
+
+    def _grammar(self, messages: list[list[dict[str, str]]], adapter: bool,
+                 questions: Sequence[str] = ()) -> list[Generation]:
         om, processor, rows = self.constrained_processor()
         if rows is not None:
-            gens = self._run(messages, adapter=adapter, constraint=rows)
+            constraint = [self._grounded_rows(q, rows) for q in questions] if self.grounded else rows
+            gens = self._run(messages, adapter=adapter, constraint=constraint)
         else:
             gens = self._constrained_outlines(om, processor, messages, adapter=adapter)
         for g in gens:  # under the grammar, output that does not parse can only be a cut-off
@@ -207,12 +235,14 @@ class ModelRunner:
         """The base model (adapter off), the schema in its prompt, under the schema's grammar."""
         from ..prompts import schema_messages
 
-        return self._grammar([schema_messages(it.question, self.info.schema.raw) for it in batch], adapter=False)
+        return self._grammar([schema_messages(it.question, self.info.schema.raw) for it in batch], adapter=False,
+                             questions=[it.question for it in batch])
 
     def adapter_grammar_generator(self, batch: Sequence[Item]) -> list[Generation]:
         """The adapter (merged) with its short prompt, under the schema's grammar: the production system,
         and the guard's retry."""
-        return self._grammar([self.adapter_messages(it.question) for it in batch], adapter=True)
+        return self._grammar([self.adapter_messages(it.question) for it in batch], adapter=True,
+                             questions=[it.question for it in batch])
 
     def _constrained_outlines(self, om: Any, processor: Any, messages: list[list[dict[str, str]]],
                               adapter: bool = False) -> list[Generation]:

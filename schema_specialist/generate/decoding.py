@@ -31,6 +31,10 @@ class RowConstraint(Protocol):
         """Whether the grammar has ended (its stop token consumed)."""
 
 
+# One factory of row constraints for every row, or one a prompt (a grammar for each request).
+Constraint = Callable[[], RowConstraint] | Sequence[Callable[[], RowConstraint]]
+
+
 @dataclass
 class Decoded:
     """One row's result: the new tokens (stop token excluded) and what ended it."""
@@ -110,12 +114,13 @@ def _plain_strides(module: Any, args: tuple[Any, ...]) -> tuple[Any, ...] | None
 
 def decode(model: Any, prompts: Sequence[Sequence[int]], *, stop_ids: set[int] | frozenset[int], pad_id: int,
            max_new_tokens: int, temperature: float = 0.0, top_p: float = 1.0, seed: int = 0,
-           batch_size: int = 32, constraint: Callable[[], RowConstraint] | None = None,
+           batch_size: int = 32, constraint: Constraint | None = None,
            vocab_size: int | None = None, on_row: Callable[[int], None] | None = None) -> list[Decoded]:
     """Decode every prompt (token ids, chat template applied) and return the rows in prompt order.
 
     Prompts go in batches of `batch_size`, longest first, so a batch pads little. With `constraint`,
-    each row gets a fresh `RowConstraint` and only the tokens it allows can be chosen.
+    each row gets a fresh `RowConstraint` and only the tokens it allows can be chosen; a sequence of
+    factories (one a prompt, in prompt order) gives each row its own grammar.
     """
     import torch
 
@@ -125,8 +130,10 @@ def decode(model: Any, prompts: Sequence[Sequence[int]], *, stop_ids: set[int] |
     generator = torch.Generator().manual_seed(seed)
     for start in range(0, len(order), batch_size):
         chunk = order[start:start + batch_size]
+        factories = None if constraint is None else [
+            constraint if callable(constraint) else constraint[i] for i in chunk]
         for i, row in zip(chunk, _decode_batch(model, [prompts[i] for i in chunk], stop_ids, pad_id,
-                                               max_new_tokens, temperature, top_p, generator, constraint,
+                                               max_new_tokens, temperature, top_p, generator, factories,
                                                vocab_size, on_row), strict=True):
             results[i] = row
     return [r for r in results if r is not None]
@@ -134,7 +141,7 @@ def decode(model: Any, prompts: Sequence[Sequence[int]], *, stop_ids: set[int] |
 
 def _decode_batch(model: Any, prompts: list[Sequence[int]], stop_ids: set[int] | frozenset[int], pad_id: int,
                   max_new_tokens: int, temperature: float, top_p: float, generator: Any,
-                  constraint: Callable[[], RowConstraint] | None, vocab_size: int | None,
+                  factories: list[Callable[[], RowConstraint]] | None, vocab_size: int | None,
                   on_row: Callable[[int], None] | None) -> list[Decoded]:
     import torch
     from transformers import DynamicCache
@@ -148,7 +155,7 @@ def _decode_batch(model: Any, prompts: list[Sequence[int]], stop_ids: set[int] |
         ids[r, width - len(p):] = torch.tensor(list(p), dtype=torch.long)
         mask[r, width - len(p):] = 1
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    rows = [constraint() for _ in range(n)] if constraint is not None else None
+    rows = [make() for make in factories] if factories is not None else None
     new: list[list[int]] = [[] for _ in range(n)]
     done: list[Decoded | None] = [None] * n
     active = list(range(n))  # original row index of each live batch row

@@ -4,6 +4,8 @@ The server decodes every row in one batch (`continuous.ContinuousBatch`), so onl
 per-row matcher serve here (llguidance, xgrammar); `outlines_core` has none. The grammar is the
 narrowed decoding schema that `generate` uses (strings and arrays capped where the schema leaves
 room), so a small model stops in time; every answer is still validated against the original schema.
+`Grammars.grounded` is `get`'s grammar with its free-text strings grounded in one request's words
+(`generate.grounding`), compiled the first time a row needs it (on the prefill side), not kept after.
 """
 
 from __future__ import annotations
@@ -26,6 +28,22 @@ class Grammar:
 
     engine: str
     rows: Callable[[], Any]
+    dropped: tuple[str, ...] = ()  # keywords the engine could not compile, taken out of its grammar
+
+
+class _GroundedRows:
+    """A row factory that compiles the grounded grammar on first use; the plain one if that fails."""
+
+    def __init__(self, grammars: Grammars, schema: Schema, text: str, plain: Grammar) -> None:
+        self._grammars, self._schema, self._text, self._plain = grammars, schema, text, plain
+        self._rows: Callable[[], Any] | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Any:
+        with self._lock:
+            if self._rows is None:
+                self._rows = self._grammars._compile_grounded(self._schema, self._text, self._plain)
+        return self._rows()
 
 
 class Grammars:
@@ -45,6 +63,27 @@ class Grammars:
         """The capped grammar for `schema`: `generate`'s decoding schema, whose strings and lists end within
         a small model's token budget (for an answer that ran out of tokens under `get`'s)."""
         return self._cached(schema, capped=True)
+
+    def grounded(self, schema: Schema, text: str) -> Grammar:
+        """`get`'s grammar with free-text strings that can only copy runs of `text` (compiled lazily)."""
+        plain = self.get(schema)
+        return Grammar(plain.engine, _GroundedRows(self, schema, text, plain), plain.dropped)
+
+    def _compile_grounded(self, schema: Schema, text: str, plain: Grammar) -> Callable[[], Any]:
+        from ..engines import EngineError
+        from ..generate.grammar import answer_schema, simplify
+        from ..generate.grounding import ground
+
+        narrowed = answer_schema(schema)
+        grounded = ground(narrowed, text)
+        if grounded is narrowed or "pattern" in plain.dropped:
+            return plain.rows
+        try:
+            engine = self._engines.get(plain.engine)
+            rows = engine.row_constraint(engine.processor(simplify(grounded, frozenset(plain.dropped)), cache=False))
+        except EngineError:
+            rows = None
+        return rows if rows is not None else plain.rows
 
     def _cached(self, schema: Schema, *, capped: bool) -> Grammar:
         key = schema.sha256 + (":capped" if capped else "")
@@ -82,6 +121,7 @@ class Grammars:
                 continue
             rows = self._engines.get(engine).row_constraint(processor)
             if rows is not None:
-                return Grammar(engine, rows)
+                last = self._engines.last
+                return Grammar(engine, rows, tuple(last.dropped) if last is not None else ())
         why = "; ".join(failures)[:300] or "no llguidance or xgrammar installed"
         raise SchemagenError(f"no engine with a per-row matcher compiles the schema: {why}")

@@ -103,7 +103,7 @@ class Router:
                  dtype: str = "auto", threads: int | None = None, max_batch: int = DEFAULT_MAX_BATCH,
                  gather_ms: float = DEFAULT_GATHER_MS, max_queue: int = DEFAULT_MAX_QUEUE,
                  request_timeout: float | None = None, prefix_cache_tokens: int = DEFAULT_PREFIX_TOKENS,
-                 prefill_thread: bool = True) -> None:
+                 prefill_thread: bool = True, grounded: bool = True) -> None:
         from ..generate.decoding import pad_id_of, stop_ids_of
         from ..models import load_model
         from ..quiet import quiet_libraries
@@ -171,6 +171,7 @@ class Router:
         from .grammars import Grammars
 
         self.grammars = Grammars(self.hf_model, self.tokenizer)
+        self.grounded = grounded  # grammar strings copy only the request's words (`generate.grounding`)
         self.request_timeout = request_timeout
         forward = None
         if self._peft:
@@ -273,12 +274,12 @@ class Router:
             checked = self.check_schema(info.schema)
         max_new = max(1, min(int(max_new_tokens or self.max_new_tokens), self.max_new_tokens))
         if info is not None:
-            grammar = self.grammars.get(checked) if strict and checked is not None else None
+            grammar = self._grammar(checked, question) if strict and checked is not None else None
             plan = Plan("adapter", self._prompt(self._task_messages(info, question)), max_new, info.name,
                         self._peft[info.name], checked, strict, grammar)
         elif checked is not None:
             plan = Plan("constrained", self._prompt(schema_messages(question, checked.raw)), max_new,
-                        checked=checked, grammar=self.grammars.get(checked))
+                        checked=checked, grammar=self._grammar(checked, question))
         else:
             plan = Plan("base", self._prompt([{"role": "user", "content": question}]), max_new)
         if plan.grammar is not None and checked is not None:
@@ -286,6 +287,9 @@ class Router:
         plan.temperature, plan.top_p = max(0.0, float(temperature)), min(1.0, max(0.0, float(top_p)))
         plan.seed = int(seed) if seed is not None else 0
         return plan
+
+    def _grammar(self, schema: Schema, question: str) -> Any:
+        return self.grammars.grounded(schema, question) if self.grounded else self.grammars.get(schema)
 
     def submit(self, plan: Plan, *, stream: bool = False, listener: Callable[[str, Any], None] | None = None,
                timeout: float | None = None) -> Job:

@@ -1,0 +1,141 @@
+"""Strings grounded in the request (`generate.grounding`): the pattern, the schema walk, the engines, eval."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from schema_specialist import evaluate as ev
+from schema_specialist.generate.grammar import answer_schema
+from schema_specialist.generate.grounding import ground, substring_pattern, words
+from schema_specialist.schema import load_schema
+from tests.test_eval import tiny_adapter  # noqa: F401  (fixture)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_pattern_matches_every_run_of_words_and_nothing_invented() -> None:
+    text = "agent-042 is still running the nightly invoice reconciliation, progress 0.4."
+    pattern = re.compile(substring_pattern(text) or "")
+    toks = words(text)
+    for i in range(len(toks)):  # every run of consecutive tokens, with the spaces between them
+        for j in range(i + 1, len(toks) + 1):
+            run = toks[i][1] + "".join(s + t for s, t in toks[i + 1:j])
+            assert pattern.match(run), run
+    for ok in ("nightly invoice reconciliation", "Nightly invoice reconciliation", "agent-042", "0.4"):
+        assert pattern.match(ok), ok
+    for bad in ("nightly invoices reconciliation", "invoice nightly", "nightly  invoice", "task",
+                "reconciliation of invoices", " nightly", "nightly ", ""):
+        assert not pattern.match(bad), bad
+
+
+def test_pattern_escapes_regex_syntax_and_caps_run_length() -> None:
+    text = 'He said "hi" (twice) & left #3 ~ $5.00 [x] {y} a/b c-d e|f ^ 100% + 1*2? ok.\nnext line'
+    pattern = re.compile(substring_pattern(text) or "")
+    assert pattern.match('"hi" (twice)') and pattern.match("$5.00 [x] {y} a/b")
+    assert pattern.match("ok.\nnext line") and not pattern.match("ok. next line")
+    assert not pattern.match("hi (twice)")
+    capped = re.compile(substring_pattern("one two three four five", max_words=3) or "")
+    assert capped.match("two three four") and not capped.match("two three four five")
+    assert substring_pattern("   ") is None
+
+
+def test_ground_touches_free_strings_only() -> None:
+    schema = {"type": "object", "properties": {
+        "task": {"type": "string", "maxLength": 60},
+        "id": {"type": "string", "pattern": "^agent-[0-9]{3}$"},
+        "when": {"type": "string", "format": "date-time"},
+        "state": {"type": "string", "enum": ["idle", "done"]},
+        "long": {"type": "string", "minLength": 500},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "either": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+        "n": {"type": "integer"}}}
+    out = ground(schema, "tag alpha and beta")
+    props = out["properties"]
+    assert props["task"]["pattern"] == props["tags"]["items"]["pattern"] == props["either"]["anyOf"][0]["pattern"]
+    assert props["task"]["maxLength"] == 60
+    for name in ("id", "when", "state", "long", "n"):
+        assert props[name] == schema["properties"][name], name
+    assert schema["properties"]["task"] == {"type": "string", "maxLength": 60}  # the input is not changed
+    no_strings = {"type": "object", "properties": {"n": {"type": "integer"}}}
+    assert ground(no_strings, "some words") is no_strings
+    assert ground(schema, "") is schema
+
+
+@pytest.mark.parametrize("name", ["agent_status", "support_ticket", "order", "org_unit"])
+def test_grounded_grammar_keeps_every_hand_written_gold_answer_writable(name: str) -> None:
+    """Grounding must never rule out a right answer: each shipped hand-written request's gold answer
+    stays writable, token by token, under llguidance with the strings grounded in its request."""
+    import llguidance as llg
+    import llguidance.hf
+    from transformers import AutoTokenizer
+
+    from schema_specialist.engines.llguidance import LLGuidanceEngine
+    from schema_specialist.generate.grammar import simplify
+    from schema_specialist.models import resolve_model_path
+
+    tok = AutoTokenizer.from_pretrained(resolve_model_path("smollm2-135m-instruct"))
+    lt = llguidance.hf.from_tokenizer(tok)
+    plain = answer_schema(load_schema(ROOT / "schemas" / f"{name}.json"))
+    rows = [json.loads(line) for line in (ROOT / "schemas" / f"{name}.requests.jsonl").open(encoding="utf-8")]
+    for row in rows[:12]:
+        grounded = ground(plain, row["question"])
+        assert grounded is not plain
+        compiled = {**simplify(grounded, LLGuidanceEngine.rejects), "x-guidance": {"whitespace_flexible": False}}
+        grammar = llg.grammar_from("json_schema", json.dumps(compiled))
+        matcher = llg.LLMatcher(lt, grammar)
+        text = json.dumps(row["answer"], ensure_ascii=False, separators=(",", ":"))
+        assert all(matcher.consume_token(t) for t in tok.encode(text, add_special_tokens=False)), (text, row)
+        assert matcher.is_accepting()
+
+
+def test_eval_grammar_rows_are_grounded_in_each_request(tiny_adapter: Path) -> None:  # noqa: F811
+    """Adapter + grammar with grounding: each row of one batch copies only its own request's words."""
+    from tests.test_decoding import assert_writable
+
+    runner = ev.ModelRunner(ev.load_adapter_meta(tiny_adapter), max_new_tokens=40, grounded=True)
+    _, _, rows = runner.constrained_processor()
+    vocab = runner.hf_model.config.vocab_size
+    zebra = runner._grounded_rows("order zebra-7 paid 12", rows)
+    assert_writable(zebra, runner.tokenizer, vocab, {"id": "zebra-7", "status": "paid", "total": 12})
+    with pytest.raises(AssertionError):
+        assert_writable(zebra, runner.tokenizer, vocab, {"id": "mango-7", "status": "paid", "total": 12})
+    assert_writable(rows, runner.tokenizer, vocab, {"id": "mango-7", "status": "paid", "total": 12})
+    items = [ev.Item("order zebra paid 12", None, "test", False), ev.Item("order mango paid 3", None, "test", False)]
+    gens = runner.adapter_grammar_generator(items)  # one batch, a grammar a row
+    for item, gen in zip(items, gens, strict=True):
+        m = re.match(r'\{"id":"([^"]*)"', gen.text)
+        assert m is not None, gen.text  # a random model: the grammar alone writes the id
+        assert m.group(1) and m.group(1).lower() in item.question, (item.question, gen.text)
+    assert runner.grounding_failures == 0
+
+
+NOTE = {"type": "object", "properties": {"who": {"type": "string", "maxLength": 30},
+                                         "n": {"type": "integer", "minimum": 0, "maximum": 9}},
+        "required": ["who", "n"], "additionalProperties": False}
+
+
+def test_router_grounds_the_grammar_in_each_request(tiny_mistral_dir: Path) -> None:
+    """The server's constrained path (and strict retry) copies only the request's words; `grounded=False`
+    gives the plain grammar back (a random model then writes words the request never had)."""
+    from schema_specialist.serve.router import Router
+    from tests.test_router import build_adapter
+
+    registry = tiny_mistral_dir.parent / "grounding-registry"
+    if not registry.exists():
+        build_adapter(tiny_mistral_dir, registry, "color", {"type": "object", "properties": {"c": {"enum": ["r"]}},
+                                                            "required": ["c"]}, seed=3)
+    router = Router(registry, max_new_tokens=40, dtype="float32")
+    try:
+        for question in ("note from zebra: 3", "note from mango: 4"):
+            ans = router.answer(question, schema=NOTE)
+            assert ans.path == "constrained" and ans.valid is True, ans
+            assert ans.value["who"] and ans.value["who"].lower() in question, (question, ans.json_text)
+        router.grounded = False
+        plain = router.plan("note from zebra: 3", NOTE).grammar
+        assert plain is router.grammars.get(router.check_schema(NOTE))
+    finally:
+        router.close()

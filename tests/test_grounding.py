@@ -110,7 +110,6 @@ def test_eval_grammar_rows_are_grounded_in_each_request(tiny_adapter: Path) -> N
         m = re.match(r'\{"id":"([^"]*)"', gen.text)
         assert m is not None, gen.text  # a random model: the grammar alone writes the id
         assert m.group(1) and m.group(1).lower() in item.question, (item.question, gen.text)
-    assert runner.grounding_failures == 0
 
 
 NOTE = {"type": "object", "properties": {"who": {"type": "string", "maxLength": 30},
@@ -139,3 +138,43 @@ def test_router_grounds_the_grammar_in_each_request(tiny_mistral_dir: Path) -> N
         assert plain is router.grammars.get(router.check_schema(NOTE))
     finally:
         router.close()
+
+
+def test_local_teacher_labels_copy_the_request_words(tiny_mistral_dir: Path) -> None:
+    """`generate --inputs` with a local teacher: a random model under the grounded grammar can still only
+    write each request's own words into a free-text string; `complete` (synthesis) is not grounded."""
+    from schema_specialist.prompts import label_messages
+    from schema_specialist.teachers.local import LocalTeacher
+    from tests.test_generate import SMALL
+
+    teacher = LocalTeacher(str(tiny_mistral_dir), dtype="float32")
+    teacher.prepare(SMALL)
+    requests = ["Sensor zebra-12 reads 21.5 degrees, ok", "probe mango9 shows -3 celsius, not ok"]
+    prompts = [label_messages(SMALL, "reading", r) for r in requests]
+    for request, done in zip(requests, teacher.label(prompts, requests, max_new_tokens=40, seed=0), strict=True):
+        m = re.match(r'\{"sensor":"([^"]*)"', done.text)
+        assert m is not None and m.group(1) and m.group(1).lower() in request.lower(), (request, done.text)
+    free = teacher.complete(prompts, temperature=0.0, max_new_tokens=40, seed=0)
+    assert any(not (m := re.match(r'\{"sensor":"([^"]*)"', c.text)) or m.group(1).lower() not in r.lower()
+               for c, r in zip(free, requests, strict=True))  # the plain grammar lets a random model invent
+
+
+def test_pool_teacher_labels_are_grounded_in_each_workers_requests(tiny_mistral_dir: Path) -> None:
+    """Two worker processes (the default `generate` teacher): each request keeps its own grounded grammar
+    after the batch is split across them."""
+    from schema_specialist.prompts import label_messages
+    from schema_specialist.teachers.pool import PoolTeacher
+    from tests.test_generate import SMALL
+
+    teacher = PoolTeacher(str(tiny_mistral_dir), workers=2, dtype="float32")
+    try:
+        teacher.prepare(SMALL)
+        requests = ["Sensor zebra-12 reads 21.5 degrees, ok", "probe mango9 shows -3 celsius, not ok",
+                    "unit kiwi shows 4 celsius", "reading from lemon-1: 30 degrees"]
+        prompts = [label_messages(SMALL, "reading", r) for r in requests]
+        done = teacher.label(prompts, requests, max_new_tokens=40, seed=0)
+        for request, c in zip(requests, done, strict=True):
+            m = re.match(r'\{"sensor":"([^"]*)"', c.text)
+            assert m is not None and m.group(1) and m.group(1).lower() in request.lower(), (request, c.text)
+    finally:
+        teacher.close()

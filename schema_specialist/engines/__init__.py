@@ -9,6 +9,7 @@ safe because every candidate is validated against the original schema.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,3 +101,20 @@ class EngineSet:
                 self.last = Pick(name, sorted(drop), now - t0, now - started, attempts)
                 return name, processor, failures
         raise EngineError("no engine compiles the schema: " + "; ".join(failures))
+
+
+def grounded_rows(engines: EngineSet, engine: str, dropped: Collection[str], schema: dict[str, Any],
+                  text: str) -> Callable[[], Any] | None:
+    """A row-matcher factory for `schema` with its free-text strings grounded in `text`
+    (`generate.grounding`), compiled as the plain grammar was (the same engine, the same keywords taken
+    out) and not cached; None when grounding changes nothing, `pattern` was taken out, or it fails."""
+    from ..generate.grounding import ground
+
+    grounded = ground(schema, text)
+    if grounded is schema or "pattern" in dropped:
+        return None
+    try:
+        made = engines.get(engine)
+        return made.row_constraint(made.processor(simplify(grounded, frozenset(dropped)), cache=False))
+    except EngineError:
+        return None

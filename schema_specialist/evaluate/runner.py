@@ -133,7 +133,6 @@ class ModelRunner:
         self.engine: str | None = None
         self.engine_failures: list[str] = []
         self.grounded = grounded  # free-text strings only as runs of the request's words (`grounding`)
-        self.grounding_failures = 0  # requests whose grounded grammar did not compile (plain grammar used)
         self.on_row: Callable[[int], None] | None = None  # told each time an answer finishes (progress)
 
     def _sampling(self) -> dict[str, Any]:
@@ -199,25 +198,13 @@ class ModelRunner:
 
     def _grounded_rows(self, question: str, rows: Callable[[], Any]) -> Callable[[], Any]:
         """The row factory of the answer grammar with its strings grounded in `question`."""
-        from ..engines.base import EngineError
-        from ..generate.grammar import answer_schema, simplify
-        from ..generate.grounding import ground
+        from ..engines import grounded_rows
+        from ..generate.grammar import answer_schema
 
-        plain = answer_schema(self.info.schema)
-        grounded = ground(plain, question)
         picked = self._engines.last
-        if grounded is plain or picked is None or "pattern" in picked.dropped:
-            return rows
-        engine = self._engines.get(picked.engine)
-        try:  # compiled as the plain grammar was: the same engine, the same keywords taken out
-            made = engine.row_constraint(engine.processor(simplify(grounded, frozenset(picked.dropped)),
-                                                           cache=False))
-        except EngineError:
-            made = None
-        if made is None:
-            self.grounding_failures += 1
-            return rows
-        return made
+        made = None if picked is None else grounded_rows(self._engines, picked.engine, picked.dropped,
+                                                         answer_schema(self.info.schema), question)
+        return rows if made is None else made
 
     def _grammar(self, messages: list[list[dict[str, str]]], adapter: bool,
                  questions: Sequence[str] = ()) -> list[Generation]:

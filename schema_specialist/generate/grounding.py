@@ -11,7 +11,9 @@ Numbers are not grounded: a closed set of the numbers a request writes ruled out
 300 seconds), where grounded strings ruled out none of the 269 shipped ones (`tests/test_grounding.py`).
 
 The pattern is a plain regular expression (alternation of nested optional groups), so every engine
-that compiles `pattern` compiles it; llguidance does in about 0.2 s for an 80-word request.
+that compiles `pattern` compiles it (xgrammar too, ignoring lengths beside a pattern). llguidance compiled
+agent_status's grounded grammar in 0.03-0.06 s for typical requests, 0.3-0.45 s for the longest
+hand-written one (117 tokens), with run caps of 32 and 64.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-MAX_WORDS = 32  # longest run of words one string may copy
+MAX_WORDS = 48  # longest run of tokens (words, punctuation) one string may copy
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _META = frozenset("\\.^$|?*+()[]{}/-&~#\"'")
 _NOT_FREE = ("enum", "const", "pattern", "format", "contentEncoding", "contentMediaType")

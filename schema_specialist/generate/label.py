@@ -6,7 +6,8 @@ then kept as it is) and a `style`. Any problem with a file (missing, empty, not 
 is one line naming the file and the line, raised before anything is written.
 
 A request without an answer is answered by the teacher under the schema's grammar, with the request in
-its prompt (`prompts.label_messages`). The answer must parse and validate against the original schema
+its prompt (`prompts.label_messages`); a local teacher grounds the grammar's free-text strings in the
+request (`Teacher.label`, `grounding`), so they can only copy its words. The answer must parse and validate against the original schema
 (simple violations repaired as for generated instances), and be grounded: every string, number,
 boolean and empty list or object of it must be stated in the request (`questions.missing_facts`, which
 accepts the prose spellings 48,210, $3.87, 40%, "not resolved", an enum value in words). An answer that

@@ -344,11 +344,20 @@ class _Run:
 
     def complete(self, prompts: list[list[dict[str, str]]], temperature: float, first: int) -> list[str]:
         assert self.teacher is not None
-        completions = self.teacher.complete(prompts, temperature=temperature, max_new_tokens=self.cfg.max_new_tokens,
-                                            seed=self.cfg.seed * 1_000_003 + first)
+        return self._texts(self.teacher.complete(prompts, temperature=temperature,
+                                                 max_new_tokens=self.cfg.max_new_tokens,
+                                                 seed=self.cfg.seed * 1_000_003 + first))
+
+    def _texts(self, completions: list[Any]) -> list[str]:
         self.state.prompt_tokens += sum(c.prompt_tokens for c in completions)
         self.state.completion_tokens += sum(c.completion_tokens for c in completions)
         return [c.text for c in completions]
+
+    def teacher_label(self, prompts: list[list[dict[str, str]]], requests: list[str], first: int) -> list[str]:
+        """The teacher's answers to the user's requests (`Teacher.label`: greedy, grounded where it can)."""
+        assert self.teacher is not None
+        return self._texts(self.teacher.label(prompts, requests, max_new_tokens=self.cfg.max_new_tokens,
+                                              seed=self.cfg.seed * 1_000_003 + first))
 
     def width(self) -> int:
         return self.cfg.batch_size * max(1, int(getattr(self.teacher, "workers", 1)))
@@ -398,8 +407,8 @@ class _Run:
             first = self.state.candidates
             texts: dict[str, str] = {}
             if ask:
-                answers = self.complete([label_messages(self.schema.raw, title, r.question) for r in ask], 0.0,
-                                        first)
+                answers = self.teacher_label([label_messages(self.schema.raw, title, r.question) for r in ask],
+                                             [r.question for r in ask], first)
                 texts = {r.key: t for r, t in zip(ask, answers, strict=True)}
             for i, item in enumerate(chunk):
                 self.state.candidates = first + i + 1

@@ -70,19 +70,10 @@ class Grammars:
         return Grammar(plain.engine, _GroundedRows(self, schema, text, plain), plain.dropped)
 
     def _compile_grounded(self, schema: Schema, text: str, plain: Grammar) -> Callable[[], Any]:
-        from ..engines import EngineError
-        from ..generate.grammar import answer_schema, simplify
-        from ..generate.grounding import ground
+        from ..engines import grounded_rows
+        from ..generate.grammar import answer_schema
 
-        narrowed = answer_schema(schema)
-        grounded = ground(narrowed, text)
-        if grounded is narrowed or "pattern" in plain.dropped:
-            return plain.rows
-        try:
-            engine = self._engines.get(plain.engine)
-            rows = engine.row_constraint(engine.processor(simplify(grounded, frozenset(plain.dropped)), cache=False))
-        except EngineError:
-            rows = None
+        rows = grounded_rows(self._engines, plain.engine, plain.dropped, answer_schema(schema), text)
         return rows if rows is not None else plain.rows
 
     def _cached(self, schema: Schema, *, capped: bool) -> Grammar:

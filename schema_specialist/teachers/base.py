@@ -42,6 +42,14 @@ class Teacher(ABC):
                  seed: int) -> list[Completion]:
         """One completion a prompt, constrained to the prepared schema."""
 
+    def label(self, prompts: list[list[dict[str, str]]], requests: list[str], *, max_new_tokens: int,
+              seed: int) -> list[Completion]:
+        """Greedy answers to the user's requests (`prompts[i]` asks `requests[i]`) under the prepared
+        schema. A teacher with a grammar a row grounds each answer's free-text strings in its request
+        (`generate.grounding`); this default decodes under the schema alone (a remote teacher: its
+        answers are judged for grounding afterwards)."""
+        return self.complete(prompts, temperature=0.0, max_new_tokens=max_new_tokens, seed=seed)
+
     def paraphrase(self, texts: list[str], *, temperature: float, max_new_tokens: int,
                    seed: int) -> list[Completion | None]:
         """A free rewrite of each request (`prompts.paraphrase_messages`), no grammar; None where this

@@ -22,11 +22,14 @@ class LocalTeacher(Teacher):
         self.outlines_model = outlines.from_transformers(self.loaded.model, self.loaded.tokenizer)
         self.engines = EngineSet(self.outlines_model)
         self._processor: Any = None
+        self._schema: dict[str, Any] = {}
+        self._dropped: list[str] = []
         self.engine = ""
 
     def prepare(self, schema: dict[str, Any], engine: str = "auto") -> Prepared:
         name, processor, failures = self.engines.pick(schema, engine)
-        self._processor, self.engine = processor, name
+        self._processor, self.engine, self._schema = processor, name, schema
+        self._dropped = list(self.engines.last.dropped) if self.engines.last is not None else []
         seconds = max(self.engines.get(name).compile_seconds.values(), default=0.0)
         return Prepared(name, seconds, failures)
 
@@ -37,6 +40,19 @@ class LocalTeacher(Teacher):
             return self._complete_outlines(prompts, temperature=temperature, max_new_tokens=max_new_tokens,
                                            seed=seed)
         return self._decode(prompts, temperature, max_new_tokens, seed, rows)
+
+    def label(self, prompts: list[list[dict[str, str]]], requests: list[str], *, max_new_tokens: int,
+              seed: int) -> list[Completion]:
+        """Greedy, one grammar a row: the prepared schema with its free-text strings grounded in the row's
+        request, so a label copies the request's words (`generate.grounding`)."""
+        from ..engines import grounded_rows
+
+        rows = self.engines.get(self.engine).row_constraint(self._processor)
+        if rows is None:
+            return super().label(prompts, requests, max_new_tokens=max_new_tokens, seed=seed)
+        factories = [grounded_rows(self.engines, self.engine, self._dropped, self._schema, r) or rows
+                     for r in requests]
+        return self._decode(prompts, 0.0, max_new_tokens, seed, factories)
 
     def _decode(self, prompts: list[list[dict[str, str]]], temperature: float, max_new_tokens: int, seed: int,
                 constraint: Any) -> list[Completion]:

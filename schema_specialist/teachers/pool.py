@@ -40,6 +40,13 @@ def _complete(schema_json: str, engine: str, prompts: list[list[dict[str, str]]]
     return _WORKER["teacher"].complete(prompts, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed)
 
 
+def _label(schema_json: str, engine: str, asks: list[tuple[list[dict[str, str]], str]], max_new_tokens: int,
+           seed: int) -> list[Completion]:
+    _prepare(schema_json, engine)
+    return _WORKER["teacher"].label([p for p, _ in asks], [r for _, r in asks], max_new_tokens=max_new_tokens,
+                                    seed=seed)
+
+
 def _paraphrase(texts: list[str], temperature: float, max_new_tokens: int, seed: int) -> list[Completion | None]:
     return _WORKER["teacher"].paraphrase(texts, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed)
 
@@ -94,6 +101,11 @@ class PoolTeacher(Teacher):
                  seed: int) -> list[Completion]:
         return self._spread(_complete, prompts, (self._schema_json, self._engine), (temperature, max_new_tokens),
                             seed)
+
+    def label(self, prompts: list[list[dict[str, str]]], requests: list[str], *, max_new_tokens: int,
+              seed: int) -> list[Completion]:
+        return self._spread(_label, list(zip(prompts, requests, strict=True)), (self._schema_json, self._engine),
+                            (max_new_tokens,), seed)
 
     def paraphrase(self, texts: list[str], *, temperature: float, max_new_tokens: int,
                    seed: int) -> list[Completion | None]:

@@ -25,7 +25,8 @@ sys.path.insert(0, str(ROOT))
 from _bench_md import update_section  # noqa: E402
 
 
-def one(adapter: str, requests: str, grounded: bool, work: Path, threads: int | None) -> dict[str, Any]:
+def one(adapter: str, requests: str, grounded: bool, work: Path, threads: int | None,
+        max_new_tokens: int = 256) -> dict[str, Any]:
     """One eval of `adapter` on `requests` (grounded or not): the section's systems and guard, and the time."""
     from schema_specialist.evaluate import evaluate
     from schema_specialist.evaluate.inputs import file_items
@@ -35,7 +36,7 @@ def one(adapter: str, requests: str, grounded: bool, work: Path, threads: int | 
     t0 = time.perf_counter()
     report = evaluate(adapter, n=1, inputs=[requests], baselines=False, grammar_n=n, guard=True,
                       grounded=grounded, out_dir=work / f"{Path(adapter).name}-{'grounded' if grounded else 'plain'}",
-                      threads=threads, progress="none")
+                      threads=threads, progress="none", max_new_tokens=max_new_tokens)
     section = report.sections[0]
     return {"systems": section.systems, "guard": section.guard, "seconds": time.perf_counter() - t0}
 
@@ -76,20 +77,21 @@ def table(adapter: str, requests: str, plain: dict[str, Any], grounded: dict[str
     return "\n".join(rows)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("pairs", nargs="+", metavar="ADAPTER:REQUESTS", help="An adapter and its hand-written requests.")
     ap.add_argument("--work", default="runs/bench_grounding", help="Where the eval reports go.")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads.")
+    ap.add_argument("--max-new-tokens", type=int, default=256, help="Answer length limit.")
     ap.add_argument("--no-write", action="store_true", help="Print only; leave docs/BENCHMARKS.md alone.")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     parts = []
     for pair in args.pairs:
         adapter, _, requests = pair.partition(":")
         if not requests:
             ap.error(f"{pair}: expected ADAPTER:REQUESTS.jsonl")
-        plain = one(adapter, requests, False, Path(args.work), args.threads)
-        grounded = one(adapter, requests, True, Path(args.work), args.threads)
+        plain = one(adapter, requests, False, Path(args.work), args.threads, args.max_new_tokens)
+        grounded = one(adapter, requests, True, Path(args.work), args.threads, args.max_new_tokens)
         parts.append(table(adapter, requests, plain, grounded))
         print(parts[-1], flush=True)
     if not args.no_write:

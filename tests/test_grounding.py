@@ -178,3 +178,23 @@ def test_pool_teacher_labels_are_grounded_in_each_workers_requests(tiny_mistral_
             assert m is not None and m.group(1) and m.group(1).lower() in request.lower(), (request, c.text)
     finally:
         teacher.close()
+
+
+def test_bench_grounding_script_on_tiny_adapter(tiny_adapter: Path, tmp_path: Path,  # noqa: F811
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_grounding", ROOT / "scripts" / "bench_grounding.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    requests = tmp_path / "requests.jsonl"
+    requests.write_text("".join(json.dumps({"question": q, "answer": a}) + "\n" for q, a in (
+        ("order zebra-7 paid, 12 dollars", {"id": "zebra-7", "status": "paid", "total": 12}),
+        ("new order mango-1 for 3", {"id": "mango-1", "status": "new", "total": 3}))), encoding="utf-8")
+    code = bench.main([f"{tiny_adapter}:{requests}", "--work", str(tmp_path / "work"), "--max-new-tokens", "24",
+                       "--no-write"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "| adapter + schema grammar |" in out and "| adapter + grammar, strings grounded |" in out
+    assert "(n=2)" in out and (tmp_path / "work" / "order-grounded" / "report.json").is_file()

@@ -116,8 +116,10 @@ def test_right_padding_is_invisible_to_the_loss(orders: Path, tiny_mistral_dir: 
     assert float(batched) == pytest.approx(sum(float(loss) for loss, _ in alone), rel=1e-5)
 
 
-def test_lora_inputs_stay_in_the_compute_dtype(orders: Path, tiny_mistral_dir: Path) -> None:
-    """Without PEFT's fp32 input cast the bf16 loss and gradients are the same; prepare() turns the cast off."""
+def test_lora_inputs_stay_in_the_compute_dtype(orders: Path, tiny_mistral_dir: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without PEFT's fp32 input cast the bf16 loss and gradients are the same; prepare() turns the cast off.
+    bf16 runs on any CPU, only slowly where it is not native: the test does not need the hardware."""
     import torch
     from peft import LoraConfig, get_peft_model
 
@@ -143,6 +145,7 @@ def test_lora_inputs_stay_in_the_compute_dtype(orders: Path, tiny_mistral_dir: P
     assert loss == pytest.approx(cast_loss, rel=1e-6)
     assert all(torch.allclose(a, b, rtol=1e-5, atol=1e-7) for a, b in zip(grads, cast_grads, strict=True))
 
+    monkeypatch.setattr("schema_specialist.training.lora.cpu_bf16_supported", lambda: True)
     prepared = PeftBackend().prepare(make_recipe({"base": str(tiny_mistral_dir), "dtype": "bfloat16"}))
     flags = [m.cast_input_dtype_enabled for m in prepared.model.modules() if hasattr(m, "cast_input_dtype_enabled")]
     assert flags and not any(flags)

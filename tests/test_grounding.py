@@ -198,3 +198,25 @@ def test_bench_grounding_script_on_tiny_adapter(tiny_adapter: Path, tmp_path: Pa
     assert code == 0
     assert "| adapter + schema grammar |" in out and "| adapter + grammar, strings grounded |" in out
     assert "(n=2)" in out and (tmp_path / "work" / "order-grounded" / "report.json").is_file()
+
+
+def test_bench_label_script_on_tiny_model(tiny_mistral_dir: Path, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.util
+
+    from tests.test_generate import SMALL
+
+    spec = importlib.util.spec_from_file_location("bench_label", ROOT / "scripts" / "bench_label.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    schema = tmp_path / "reading.json"
+    schema.write_text(json.dumps(SMALL), encoding="utf-8")
+    (tmp_path / "reading.requests.jsonl").write_text("".join(json.dumps({"question": q, "answer": a}) + "\n" for q, a in (
+        ("Sensor zebra-12 reads 21.5 degrees, ok", {"sensor": "zebra-12", "celsius": 21.5, "ok": True}),
+        ("probe mango9 shows -3 celsius, not ok", {"sensor": "mango9", "celsius": -3, "ok": False}))),
+        encoding="utf-8")
+    code = bench.main([str(schema), "--teacher", str(tiny_mistral_dir), "--max-new-tokens", "32",
+                       "--dtype", "float32", "--no-write"])
+    out = capsys.readouterr().out
+    assert code == 0 and "| `reading` | 2 | plain |" in out and "| `reading` | 2 | grounded |" in out

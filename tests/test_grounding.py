@@ -12,7 +12,7 @@ from schema_specialist import evaluate as ev
 from schema_specialist.generate.grammar import answer_schema
 from schema_specialist.generate.grounding import ground, substring_pattern, words
 from schema_specialist.schema import load_schema
-from tests.test_eval import tiny_adapter  # noqa: F401  (fixture)
+from tests.test_eval import _load_script, tiny_adapter  # noqa: F401  (tiny_adapter: a fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -182,12 +182,7 @@ def test_pool_teacher_labels_are_grounded_in_each_workers_requests(tiny_mistral_
 
 def test_bench_grounding_script_on_tiny_adapter(tiny_adapter: Path, tmp_path: Path,  # noqa: F811
                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("bench_grounding", ROOT / "scripts" / "bench_grounding.py")
-    assert spec is not None and spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = _load_script("bench_grounding")
     requests = tmp_path / "requests.jsonl"
     requests.write_text("".join(json.dumps({"question": q, "answer": a}) + "\n" for q, a in (
         ("order zebra-7 paid, 12 dollars", {"id": "zebra-7", "status": "paid", "total": 12}),
@@ -202,14 +197,9 @@ def test_bench_grounding_script_on_tiny_adapter(tiny_adapter: Path, tmp_path: Pa
 
 def test_bench_label_script_on_tiny_model(tiny_mistral_dir: Path, tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
-    import importlib.util
-
     from tests.test_generate import SMALL
 
-    spec = importlib.util.spec_from_file_location("bench_label", ROOT / "scripts" / "bench_label.py")
-    assert spec is not None and spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = _load_script("bench_label")
     schema = tmp_path / "reading.json"
     schema.write_text(json.dumps(SMALL), encoding="utf-8")
     (tmp_path / "reading.requests.jsonl").write_text("".join(json.dumps({"question": q, "answer": a}) + "\n" for q, a in (

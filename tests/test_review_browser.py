@@ -167,14 +167,14 @@ def test_review_in_a_browser_then_train(browser: Any, make_dataset: Callable[...
         css("#reject-reason").send_keys("stale view", Keys.ENTER)
         wait.until(lambda _: "Not saved" in css("#message").text and "changed elsewhere" in css("#message").text)
         assert [(x["pair"], x["action"], x["who"]) for x in decisions(ds)][-1] == ("c000004", "approve", "bo")
-        assert "s-approved" in status_of("c000004")
+        wait.until(lambda _: "s-approved" in status_of("c000004"))  # the list may re-render meanwhile
         keys(Keys.ESCAPE)
 
         # reload: the three decisions are kept
         d.refresh()
         ready()
-        assert "s-approved" in status_of("c000000") and "s-rejected" in status_of("c000001")
-        assert "s-edited" in status_of("c000002") and "s-unreviewed" in status_of("c000003")
+        wait.until(lambda _: "s-approved" in status_of("c000000") and "s-rejected" in status_of("c000001"))
+        wait.until(lambda _: "s-edited" in status_of("c000002") and "s-unreviewed" in status_of("c000003"))
         assert css("#count-approved").text.endswith("approved 2") and css("#count-rejected").text.endswith("rejected 1")
         pick("c000001")
         assert REASON in css("#reason-shown").text

@@ -16,6 +16,7 @@ import argparse
 import json
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -49,13 +50,13 @@ def measure(teacher: Any, schema_path: Path, limit: int | None, max_new_tokens: 
             done = teacher.label(prompts, [it.question for it in items], max_new_tokens=max_new_tokens, seed=0)
         seconds = time.perf_counter() - t0
         accepted = valid = right = total = 0
-        reasons: dict[str, int] = {}
+        reasons: Counter[str] = Counter()
         for it, c in zip(items, done, strict=True):
             _, _, why = judge_answer(c.text, it.question, schema)
             if why is None:
                 accepted += 1
             else:
-                reasons[why.split(":")[0]] = reasons.get(why.split(":")[0], 0) + 1
+                reasons[why.split(":")[0]] += 1
             try:
                 got, parsed = json.loads(c.text), True
             except ValueError:

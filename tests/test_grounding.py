@@ -193,6 +193,9 @@ def test_bench_grounding_script_on_tiny_adapter(tiny_adapter: Path, tmp_path: Pa
     assert code == 0
     assert "| adapter + schema grammar |" in out and "| adapter + grammar, strings grounded |" in out
     assert "(n=2)" in out and (tmp_path / "work" / "order-grounded" / "report.json").is_file()
+    engines = {mode: json.loads((tmp_path / "work" / f"order-{mode}" / "report.json").read_text())["input_files"][0]
+               ["systems"]["adapter+grammar"]["engine"] for mode in ("plain", "grounded")}
+    assert engines["grounded"].endswith(", strings grounded") and "grounded" not in engines["plain"], engines
 
 
 def test_bench_label_script_on_tiny_model(tiny_mistral_dir: Path, tmp_path: Path,

@@ -110,8 +110,10 @@ def grounded_rows(engines: EngineSet, engine: str, dropped: Collection[str], sch
     out) and not cached; None when grounding changes nothing, `pattern` was taken out, or it fails."""
     from ..generate.grounding import ground
 
+    if "pattern" in dropped:
+        return None
     grounded = ground(schema, text)
-    if grounded is schema or "pattern" in dropped:
+    if grounded is schema:
         return None
     try:
         made = engines.get(engine)

@@ -212,7 +212,7 @@ def evaluate(adapter_dir: str | Path, *, n: int = 300, target: float | None = No
                 grammar_failed = str(exc)
                 bar.update(len(pending))
                 return
-            engine = runner.engine if not grounded else f"{runner.engine}, strings grounded"
+            engine = f"{runner.engine}, strings grounded" if runner.grounds else runner.engine
 
         def keep(batch: Sequence[Item], out: list[Generation]) -> None:
             for it, g in zip(batch, out, strict=True):

@@ -129,6 +129,7 @@ class ModelRunner:
         self.stop_ids = stop_ids_of(self.hf_model, self.tokenizer)
         self._outlines: Any = None
         self._engines: Any = None
+        self._answer_schema: dict[str, Any] = {}
         self._merged = False
         self.engine: str | None = None
         self.engine_failures: list[str] = []
@@ -190,20 +191,26 @@ class ModelRunner:
 
             om = outlines.from_transformers(self.hf_model, self.tokenizer)
             engines = EngineSet(om)
-            engine, processor, failures = engines.pick(answer_schema(self.info.schema))
+            self._answer_schema = answer_schema(self.info.schema)
+            engine, processor, failures = engines.pick(self._answer_schema)
             self._outlines = (om, processor, engines.get(engine).row_constraint(processor))
             self.engine, self.engine_failures = engine, failures
             self._engines = engines
         return self._outlines
 
+    @property
+    def grounds(self) -> bool:
+        """Whether the grammar systems really ground their strings: asked for, and an engine with a grammar
+        a row (outlines-core's path decodes every row under the one schema grammar)."""
+        return self.grounded and self.constrained_processor()[2] is not None
+
     def _grounded_rows(self, question: str, rows: Callable[[], Any]) -> Callable[[], Any]:
         """The row factory of the answer grammar with its strings grounded in `question`."""
         from ..engines import grounded_rows
-        from ..generate.grammar import answer_schema
 
         picked = self._engines.last
         made = None if picked is None else grounded_rows(self._engines, picked.engine, picked.dropped,
-                                                         answer_schema(self.info.schema), question)
+                                                         self._answer_schema, question)
         return rows if made is None else made
 
     def _grammar(self, messages: list[list[dict[str, str]]], adapter: bool,

@@ -34,7 +34,8 @@ from _bench_md import update_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATE_KEYS = {"n": "-n", "prose_share": "--prose-share", "drop_optional": "--drop-optional", "seed": "--seed",
-                 "lengthen": "--lengthen", "vary_shape": "--vary-shape", "vary_numbers": "--vary-numbers"}
+                 "lengthen": "--lengthen", "phrases": "--phrases", "vary_shape": "--vary-shape",
+                 "vary_numbers": "--vary-numbers"}
 FLAGS = {"vary_shape", "vary_numbers"}  # on/off: vary_shape=0 is --no-vary-shape
 DEFAULT_GEN = {"seed": "1"}
 

@@ -71,6 +71,7 @@ def _cfg(**kw: Any) -> GenerateConfig:
     kw.setdefault("balance", False)  # scripted teachers check exact values; test_decoding covers rebalance
     kw.setdefault("plausible", False)  # scripted values such as "s1"; test_prose covers the filter
     kw.setdefault("drop_optional", 0.0)
+    kw.setdefault("phrases", 0.0)  # exact strings too; test_phrases covers the phrase step
     return GenerateConfig(progress=False, **kw)
 
 

@@ -36,6 +36,9 @@ import click
 @click.option("--lengthen", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="With --vary-shape: chance that a free-text string gets the words of another pair's string "
                    "added (varied span lengths to copy; 0.3 lost fields and validity on the dev schema).")
+@click.option("--phrases", type=click.FloatRange(0, 1), default=0.6, show_default=True,
+              help="Chance that a free-text string is swapped for a drawn phrase of 1-8 words (English word lists "
+                   "and the teacher's words): a small teacher writes two, people write more.")
 @click.option("--vary-numbers/--no-vary-numbers", default=False, show_default=True,
               help="Draw a number again where it fills more than a tenth of its field's values (or its size "
                    "more than 1.5x a flat draw's share), at the sizes of real data: a small teacher writes 1 "
@@ -70,7 +73,7 @@ import click
 def command(schema: str, n: int | None, out: str | None, teacher: str, engine: str, seed: int, batch_size: int,
             dtype: str, temperature: float, max_new_tokens: int, max_candidates: int | None, time_budget: float | None,
             workers: int, threads: int | None, allow_remote_refs: bool, balance: bool, vary_shape: bool, lengthen: float,
-            vary_numbers: bool, shuffle_fields: float,
+            phrases: float, vary_numbers: bool, shuffle_fields: float,
             plausible: bool, prose_share: float, drop_optional: float, inputs: tuple[str, ...],
             focus: str | None, focus_share: float, paraphrase: float | None, overwrite: bool, quiet: bool) -> None:
     """Write question -> JSON pairs for SCHEMA (resumes an interrupted run)."""
@@ -84,7 +87,7 @@ def command(schema: str, n: int | None, out: str | None, teacher: str, engine: s
                          temperature=temperature, max_new_tokens=max_new_tokens, max_candidates=max_candidates,
                          overwrite=overwrite, allow_remote_refs=allow_remote_refs, threads=threads, workers=workers,
                          progress=not quiet, time_budget=time_budget, balance=balance, vary_shape=vary_shape,
-                         lengthen=lengthen, vary_numbers=vary_numbers,
+                         lengthen=lengthen, phrases=phrases, vary_numbers=vary_numbers,
                          shuffle_fields=shuffle_fields, plausible=plausible, prose_share=prose_share,
                          drop_optional=drop_optional, inputs=list(inputs), focus=focus,
                          focus_share=focus_share, paraphrase=paraphrase)

@@ -5,7 +5,8 @@
 2. Every candidate is validated against the *original* schema with the format checker; bounds an
    engine ignored are repaired; what stays invalid is rejected with its reason.
 3. Free-text strings are tidied and judged plausible (`plausible`); enum and boolean values are drawn
-   again (`balance`) and some optional fields left out. The question is written from the instance and
+   again (`balance`), list lengths spread, a share of free-text strings swapped for drawn phrases of
+   1-8 words (`phrases`: the teacher writes two) and some optional fields left out. The question is written from the instance and
    the schema's words, mostly in prose (`questions`, `prose`), and the round trip is checked: every
    value of the answer must be recoverable from the question (faithfulness).
    With `--paraphrase SHARE`, that share of accepted template questions is rewritten by the teacher and
@@ -53,6 +54,7 @@ from .focus import Focus
 from .grammar import Limits, decoding_schema
 from .label import SOURCE as INPUTS
 from .label import file_summary, judge_answer, read_requests
+from .phrases import rephrase
 from .plausible import implausible, tidy_strings
 from .questions import SchemaNav, answer_text, missing_facts, render, title_of
 from .repair import repair
@@ -95,6 +97,7 @@ class GenerateConfig:
     balance: bool = True  # draw enum/boolean values again uniformly (`balance.rebalance`)
     vary_shape: bool = True  # list lengths drawn uniformly, free text lowercased or lengthened (`balance.vary_shape`)
     lengthen: float = 0.0  # with vary_shape: chance a free-text string gets another pair's words added
+    phrases: float = 0.6  # chance a free-text string is swapped for a drawn 1-8 word phrase (`generate.phrases`)
     vary_numbers: bool = False  # a number that fills over 10% of its field drawn again (`balance.vary_numbers`)
     shuffle_fields: float = 0.0  # share of list-style questions stating top-level fields in a random order
     plausible: bool = True  # reject free-text strings that are debris or placeholders (`generate.plausible`)
@@ -269,6 +272,8 @@ class _Run:
             self.shapes.add(value)
             value = vary_shape(value, self.schema, random.Random(f"{self.cfg.seed}:{candidate}:s"), self.shapes,
                                extend=self.cfg.lengthen)
+        if self.cfg.phrases:
+            value = rephrase(value, self.schema, random.Random(f"{self.cfg.seed}:{candidate}:p"), self.cfg.phrases)
         if self.cfg.vary_numbers:
             value = vary_numbers(value, self.schema, random.Random(f"{self.cfg.seed}:{candidate}:n"), self.numbers)
         whole = value

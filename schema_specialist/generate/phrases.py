@@ -4,9 +4,10 @@ The 135M teacher names a task or sums up an incident in about two words ("pillbo
 student trained on them learns to end every copied span after two words. `rephrase` swaps a share of
 the free-text strings (no enum, const, pattern or format) for a phrase of one to eight words drawn from
 English word lists (Faker's business and catch-phrase words, its common-word list) mixed with the
-teacher's own words. Not the schema's words: a phrase with "tokens" in it taught the student to write
-`"tokens"` for the key `tokens_used` (6 of 60 hand-written requests against 1). The question is rendered from the new value, so the round trip
-still holds; the phrase only has to read as words (`plausible.string_problem`) and fit the schema.
+teacher's own words. Not the schema's words: in the one run that mixed them in, phrases held "tokens"
+and the student wrote the key `"tokens"` for `tokens_used` on 6 of 60 hand-written requests (1 before,
+0 without them). The question is rendered from the new value, so the round trip still holds; the phrase
+only has to read as words (`plausible.string_problem`) and fit the schema.
 """
 
 from __future__ import annotations

@@ -68,6 +68,9 @@ def test_a_question_that_drops_a_value_is_caught() -> None:
 @pytest.mark.parametrize(("text", "value", "found"), [
     ("5,200 tokens", 5200, True), ("$0.42", 0.42, True), ("40% done", 0.4, True), ("ten calls", 10, True),
     ("5200 tokens", 520, False), ("0.42", 0.4, False),
+    ("5.2k tokens", 5200, True), ("15K tokens", 15000, True), ("3 million", 3_000_000, True),
+    ("22 cents", 0.22, True), ("40 percent", 0.4, True), ("half done", 0.5, True), ("three quarters", 0.75, True),
+    ("every 5 minutes", 300, True), ("after 2 hours", 7200, True), ("5.2k", 5300, False),
 ])
 def test_numbers_are_recovered_as_people_write_them(text: str, value: float, found: bool) -> None:
     assert vocab.has_number(text, value) is found
@@ -163,3 +166,31 @@ def test_utc_timestamps_said_in_words_are_recovered(text: str, said: bool) -> No
     question = f"agent-042 nightly run done {text}, 5200 tokens, $0.42, 12 tool calls, no incidents"
     assert (missing_facts(question, value, schema) == []) is said
     assert vocab.datetime_words("2026-03-03T14:05:00+02:00") == []  # words name UTC only
+
+
+def test_short_numbers_and_durations_never_round() -> None:
+    assert vocab.short_number(5200) == "5.2k" and vocab.short_number(15000) == "15k"
+    assert vocab.short_number(5234) is None and vocab.short_number(999) is None
+    assert vocab.short_number(3_000_000) == "3M"
+    assert vocab.duration_words(300)[0] == "5 minutes" and vocab.duration_words(3600)[0] == "1 hour"
+    assert vocab.duration_words(90) == [] and vocab.duration_words(0) == []
+
+
+def test_prose_says_values_in_the_words_people_use() -> None:
+    """Over many renderings the writer uses each spoken form, and every question still states every value."""
+    schema = load_schema(EXAMPLES[0].parent / "agent_status.json")
+    value = {"agent_id": "agent-042", "task": "Nightly run", "state": "running", "reported_at": "2026-03-01T02:10:00Z",
+             "progress": 0.5, "metrics": {"tokens_used": 5200, "cost_usd": 0.42, "tool_calls": 12},
+             "incidents": [{"severity": "low", "summary": "Slow disk", "resolved": False}]}
+    prose = [render(value, schema, random.Random(i), prose_share=1.0).question for i in range(400)]
+    assert all(not missing_facts(q, value, schema) for q in prose)
+    low = [q.lower() for q in prose]
+    for form in ("5.2k", "42 cents", "half", "50 percent", "march 1, 2026 at 02:10 utc"):
+        assert any(form in q for q in low), form
+    # a false boolean is sometimes said by the field's opposite ("still open"), not only by a negation
+    assert any(w in q for q in low for w in ("unresolved", "still open", "outstanding", "unfixed"))
+    log = load_schema(Path(__file__).resolve().parent / "data" / "unseen" / "log_config.json")
+    conf = {"logging": {"enabled": False, "threshold": {"seconds": 300}}}
+    spoken = [render(conf, log, random.Random(i), prose_share=1.0).question for i in range(200)]
+    assert all(not missing_facts(q, conf, log) for q in spoken)
+    assert any("5 min" in q for q in spoken) and any("disabled" in q.lower() for q in spoken)

@@ -2,7 +2,8 @@
 
 Values sit inside sentences; labels are paraphrased (`vocabulary.labels`) or left out where a value
 speaks for itself (an enum word, an id with a pattern, a timestamp); numbers come as people write them
-(`$0.42`, `40%`, `5,200`); booleans and empty lists are said in words ("not resolved", "no incidents");
+(`$0.42`, `22 cents`, `40%`, `5,200`, `5.2k`, `5 minutes`); booleans and empty lists are said in words
+("not resolved", "still open", "no incidents"); dates and timestamps sometimes in words;
 nested objects become clauses and arrays counted lists; field order, openers, punctuation and case vary.
 The text is built as segments, and only the non-value segments are ever restyled, so every value is
 stated exactly as `questions.missing_facts` recovers it.
@@ -72,8 +73,8 @@ class ProseWriter:
             return "true" if value else "false"
         if isinstance(value, int | float):
             return vocab.spell_number(value, key, node, rng)
-        if node.get("format") == "date" and isinstance(value, str) and rng.random() < 0.35:
-            words = vocab.date_words(value)
+        if node.get("format") in ("date", "date-time") and isinstance(value, str) and rng.random() < 0.35:
+            words = vocab.date_words(value) if node["format"] == "date" else vocab.datetime_words(value)
             if words:
                 return rng.choice(words)
         if node.get("enum"):
@@ -91,6 +92,11 @@ class ProseWriter:
         if isinstance(value, bool):
             return self.boolean(key, node, value)
         v = Seg(VALUE, self.value_text(key, node, value))
+        if isinstance(value, int) and v.text in vocab.duration_words(value):
+            # "retry every 5 minutes": a duration in words needs no "seconds" label
+            rest = " ".join(w for w in vocab.humanize(key).split() if w not in vocab.SECOND_WORDS)
+            lead = rng.choice(["every ", "after ", "", "each ", "interval of "])
+            return [Seg(LABEL, rest), Seg(TEXT, " " + lead), v] if rest else [Seg(TEXT, lead), v]
         lab = Seg(LABEL, self.label(key, node))
         if _self_evident(node) and rng.random() < 0.45:
             if node.get("enum"):
@@ -111,7 +117,12 @@ class ProseWriter:
         lab = Seg(LABEL, self.label(key, node))
         if value:
             form = rng.choice(["{L}", "{L}: yes", "{L} yes", "{L}: true", "is {L}", "marked {L}", "{L} = true",
-                               "yes {L}", "{L}: y"])
+                               "yes {L}", "{L}: y", "already {L}", "{L} now"])
+        elif (words := vocab.opposites(vocab.labels(key, node))) and rng.random() < 0.4:
+            # "still open", "unresolved", "disabled": the field's opposite, never its own name
+            word = Seg(LABEL, rng.choice(words))
+            lead = rng.choice(["", "", "is ", "left ", "marked ", "currently ", "still "])
+            return [Seg(TEXT, "" if word.text.startswith("still") else lead), word]
         else:
             form = rng.choice(["not {L}", "{L}: no", "{L} no", "{L}: false", "isn't {L}", "not {L} yet",
                                "{L} = false", "no {L}", "{L}: n"])

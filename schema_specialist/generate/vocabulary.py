@@ -167,18 +167,65 @@ def number_text(value: float | int) -> str:
     return json.dumps(value)
 
 
+# Common English fractions people write for a share ("half done"); exact values only.
+FRACTION_NAMES: dict[float, tuple[str, ...]] = {0.5: ("half",), 0.25: ("a quarter", "one quarter"),
+                                                 0.75: ("three quarters",)}
+SECOND_WORDS = {"seconds", "second", "secs", "sec"}
+
+
+def is_seconds(key: str, node: dict[str, Any]) -> bool:
+    """An integer duration held in seconds, by its key or description words."""
+    return bool((set(humanize(key).split()) | _words(node)) & SECOND_WORDS)
+
+
+def short_number(value: int) -> str | None:
+    """`5200` -> `5.2k`, `3000000` -> `3M` (None where the short form would round the value)."""
+    for size, suffix in ((1_000_000, "M"), (1000, "k")):
+        if abs(value) >= size:
+            scaled = value / size
+            if round(scaled, 2) * size == value:
+                return f"{scaled:g}{suffix}"
+            return None
+    return None
+
+
+def duration_words(seconds: int) -> list[str]:
+    """`300` -> `5 minutes`, `5 min`; `7200` -> `2 hours` (empty unless whole minutes or hours)."""
+    if seconds <= 0 or seconds % 60:
+        return []
+    if seconds % 3600 == 0:
+        n = seconds // 3600
+        return [f"{n} hour" if n == 1 else f"{n} hours", f"{n}h", f"{n} hr"]
+    n = seconds // 60
+    return [f"{n} minute" if n == 1 else f"{n} minutes", f"{n} min", f"{n} mins"]
+
+
 def spell_number(value: int | float, key: str, node: dict[str, Any], rng: random.Random) -> str:
-    """A way people write this number: digits, thousands separators, money, a percentage."""
+    """A way people write this number: digits, thousands separators or `5.2k`, money or cents, a
+    percentage or a common fraction, whole minutes or hours for a duration in seconds."""
     text = number_text(value)
     if isinstance(value, bool):
         return text
     r = rng.random()
-    if is_fraction(key, node) and 0 <= value <= 1 and r < 0.45:
-        pct = round(float(value) * 100, 6)
-        return f"{pct:g}%"
+    if is_fraction(key, node) and 0 <= value <= 1 and r < 0.5:
+        pct = f"{round(float(value) * 100, 6):g}"
+        names = FRACTION_NAMES.get(float(value))
+        if names and rng.random() < 0.5:
+            return rng.choice(names)
+        return rng.choice([f"{pct}%", f"{pct}%", f"{pct} percent", f"{pct} pct"])
     if is_money(key, node) and r < 0.7:
+        cents = round(float(value) * 100, 6)
+        if 0 < value < 1 and cents == int(cents) and rng.random() < 0.25:
+            return f"{int(cents)} cents"
         return rng.choice([f"${text}", f"{text} dollars", f"${text}", f"USD {text}", f"{text} USD"])
-    if isinstance(value, int) and abs(value) >= 1000 and r < 0.4:
+    if isinstance(value, int) and is_seconds(key, node) and r < 0.5:
+        words = duration_words(value)
+        if words:
+            return rng.choice(words)
+    if isinstance(value, int) and abs(value) >= 1000 and r < 0.5:
+        short = short_number(value)
+        if short and rng.random() < 0.4:
+            return rng.choice([short, short, short.upper(), short.replace("k", " thousand").replace("M", " million")])
         return f"{value:,}"
     if isinstance(value, int) and 0 <= value <= 10 and r < 0.15:
         return COUNT_WORDS[value]
@@ -333,8 +380,17 @@ def count_word(n: int, rng: random.Random) -> str:
 _NUMBER = re.compile(r"(?<![\w.])[-+]?\$?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?%?")
 
 
+_SCALED = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s?(k|K|thousand|M|million|percent|pct|cents?|minutes?|mins?|"
+                     r"hours?|hrs?|h)(?![\w])")
+_SCALE = {"k": 1000, "thousand": 1000, "m": 1_000_000, "million": 1_000_000, "percent": 0.01, "pct": 0.01,
+          "cent": 0.01, "cents": 0.01, "minute": 60, "minutes": 60, "min": 60, "mins": 60, "hour": 3600,
+          "hours": 3600, "hr": 3600, "hrs": 3600, "h": 3600}
+_FRACTION_WORDS = {r"\bhalf\b": 0.5, r"\b(?:a|one) quarter\b": 0.25, r"\bthree quarters\b": 0.75}
+
+
 def numbers_in(text: str) -> list[float]:
-    """Every number written in `text` (thousands separators, `$`, `%` as /100 too), number words included."""
+    """Every number written in `text`: thousands separators, `$`, `%` (as /100 too), `5.2k`, `22 cents`,
+    `40 percent`, `5 minutes` (as 300 seconds too), number words and common fractions ("half")."""
     found: list[float] = []
     for m in _NUMBER.finditer(text):
         tok = m.group(0).replace("$", "").replace(",", "")
@@ -347,6 +403,12 @@ def numbers_in(text: str) -> list[float]:
         found.append(x)
         if pct:
             found.append(x / 100)
+    for m in _SCALED.finditer(text):
+        unit = m.group(2)
+        found.append(round(float(m.group(1)) * _SCALE[unit.lower()], 9))
+    for pattern, x in _FRACTION_WORDS.items():
+        if re.search(pattern, text, re.IGNORECASE):
+            found.append(x)
     for i, word in enumerate(COUNT_WORDS):
         if re.search(rf"\b{word}\b", text, re.IGNORECASE):
             found.append(float(i))

@@ -29,6 +29,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from .bounds import first_number
 from .generate.questions import leaves, missing_facts, render_question
 from .schema import Schema, load_schema, schema_from_dict
 
@@ -82,7 +83,7 @@ def realistic_schema(schema: Schema) -> dict[str, Any]:
                 out.pop("format")
                 out["pattern"] = FORMAT_PATTERNS[fmt]
         if kind in ("number", "integer"):
-            lo, hi = _bound(node, "minimum", "exclusiveMinimum"), _bound(node, "maximum", "exclusiveMaximum")
+            lo, hi = first_number(node, "minimum", "exclusiveMinimum"), first_number(node, "maximum", "exclusiveMaximum")
             if hi is None:
                 out["maximum"] = lo + NUMBER_SPAN if lo is not None else NUMBER_SPAN
             if lo is None:
@@ -91,14 +92,6 @@ def realistic_schema(schema: Schema) -> dict[str, Any]:
 
     narrowed = walk(decoding_schema(schema))
     return narrowed if isinstance(narrowed, dict) else schema.raw
-
-
-def _bound(node: dict[str, Any], *keys: str) -> float | None:
-    for key in keys:
-        v = node.get(key)
-        if isinstance(v, int | float) and not isinstance(v, bool):
-            return v
-    return None
 
 
 def tidy(value: Any) -> Any:

@@ -12,6 +12,7 @@ import random
 from collections import Counter
 from typing import Any
 
+from ..bounds import number_bounds
 from ..schema import Schema
 from . import vocabulary as vocab
 from .questions import SchemaNav, free_text
@@ -139,22 +140,6 @@ def vary_shape(value: Any, schema: Schema, rng: random.Random, pool: ShapePool, 
 IDENTIFIER_WORDS = {"id", "number", "no", "num", "code", "ref", "key", "zip", "pin"}
 
 
-def _bounds(node: dict[str, Any]) -> tuple[float | None, float | None, bool, bool]:
-    """(low, high, low exclusive, high exclusive) of a number node (draft 4 booleans and 6+ numbers)."""
-    lo, hi = node.get("minimum"), node.get("maximum")
-    lo_x = hi_x = False
-    emin, emax = node.get("exclusiveMinimum"), node.get("exclusiveMaximum")
-    if emin is True or emax is True:  # draft 4: the flag makes minimum/maximum exclusive
-        lo_x, hi_x = emin is True, emax is True
-    if isinstance(emin, int | float) and not isinstance(emin, bool) and (lo is None or emin >= lo):
-        lo, lo_x = emin, True
-    if isinstance(emax, int | float) and not isinstance(emax, bool) and (hi is None or emax <= hi):
-        hi, hi_x = emax, True
-    num = (int, float)
-    return (lo if isinstance(lo, num) and not isinstance(lo, bool) else None,
-            hi if isinstance(hi, num) and not isinstance(hi, bool) else None, lo_x, hi_x)
-
-
 def _round_sig(x: float, digits: int) -> float:
     if x == 0:
         return 0.0
@@ -167,7 +152,7 @@ def draw_number(key: str, node: dict[str, Any], current: int | float, rng: rando
     const, multipleOf) or the draw falls outside its bounds."""
     if isinstance(current, bool) or node.get("enum") is not None or "const" in node or "multipleOf" in node:
         return None
-    lo, hi, lo_x, hi_x = _bounds(node)
+    lo, hi, lo_x, hi_x = number_bounds(node)
     integer = node.get("type") == "integer" or (isinstance(current, int) and node.get("type") != "number")
     if vocab.is_fraction(key, node) or (not integer and lo is not None and hi is not None and 0 <= lo < hi <= 1):
         x: float = round(rng.random(), rng.choice([1, 2, 2]))
@@ -254,7 +239,7 @@ def vary_numbers(value: Any, schema: Schema, rng: random.Random, pool: NumberPoo
             return [walk(x, item, key, f"{path}/*") for x in v]
         if isinstance(v, int | float) and not isinstance(v, bool):
             share, size_share = pool.shares(path, float(v))
-            lo, hi, _, _ = _bounds(node)
+            lo, hi, _, _ = number_bounds(node)
             top = hi if hi is not None else (1e3 if vocab.is_money(key, node) else 1e6)
             sizes = magnitude(top) - magnitude(max(lo or 0.0, 0.0)) + 1  # magnitudes a flat draw covers
             size_cap = min(0.9, 1.5 / sizes) if sizes > 2 else 1.0  # a narrow range: any spread will do

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..bounds import first_number
 from ..errors import SchemagenError
 from ..schema import Schema
 from .questions import STYLES, SchemaNav
@@ -239,8 +240,8 @@ def _near_bound(node: dict[str, Any], rng: random.Random) -> int | float | None:
     types = node.get("type")
     integer = types == "integer" or (isinstance(types, list) and "integer" in types and "number" not in types)
     def number(key: str, other: str) -> float | None:
-        b = node.get(key, node.get(other))
-        return float(b) if isinstance(b, int | float) and not isinstance(b, bool) else None
+        b = first_number(node, key, other)
+        return None if b is None else float(b)
 
     lo, hi = number("minimum", "exclusiveMinimum"), number("maximum", "exclusiveMaximum")
     bounds = {side: b for side, b in (("lo", lo), ("hi", hi)) if b is not None}

@@ -21,8 +21,9 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, replace
-from typing import Any, TypeGuard
+from typing import Any
 
+from ..bounds import first_number, is_number
 from ..schema import Schema, keywords_used
 
 _DROP = ("$defs", "definitions", "$schema", "$id", "$comment", "examples", "default", "$anchor",
@@ -178,17 +179,13 @@ def _types(node: dict[str, Any]) -> set[str]:
     return set()
 
 
-def _num(v: Any) -> TypeGuard[int | float]:
-    return isinstance(v, int | float) and not isinstance(v, bool)
-
-
 def normalize(node: dict[str, Any]) -> dict[str, Any]:
     """Draft-4/7 forms rewritten to their 2020-12 equivalents (same instances, engines read them)."""
     out = dict(node)
     for ex, bound in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
         if isinstance(out.get(ex), bool):
             exclusive = out.pop(ex)
-            if exclusive and _num(out.get(bound)):
+            if exclusive and is_number(out.get(bound)):
                 out[ex] = out.pop(bound)
     if isinstance(out.get("items"), list):
         out["prefixItems"] = out.pop("items")
@@ -411,12 +408,12 @@ class _Walker:
             out["additionalProperties"] = {"type": "string", "maxLength": self.lim.max_string}
             high = node.get("maxProperties")
             cap = max(node.get("minProperties") or 0, self.lim.max_items)
-            out["maxProperties"] = min(int(high), cap) if _num(high) else cap
+            out["maxProperties"] = min(int(high), cap) if is_number(high) else cap
         elif isinstance(out.get("additionalProperties"), dict) or out.get("patternProperties"):
             # A map: bound its entries, or a small model writes them until max_new_tokens.
             cap = max(node.get("minProperties") or 0, len(out.get("properties") or {}) + self.lim.max_items)
             high = node.get("maxProperties")
-            out["maxProperties"] = min(int(high), cap) if _num(high) else cap
+            out["maxProperties"] = min(int(high), cap) if is_number(high) else cap
 
     def array(self, node: dict[str, Any], out: dict[str, Any], stack: tuple[str, ...], depth: int) -> None:
         low = node.get("minItems") or 0
@@ -526,7 +523,7 @@ def _string(node: dict[str, Any], out: dict[str, Any], lim: Limits) -> None:
     pattern = node.get("pattern")
     if fmt in FORMAT_PATTERNS and not isinstance(pattern, str):
         lo, hi = regex_width(FORMAT_PATTERNS[str(fmt)])
-        if lo <= (high if _num(high) else lo) and hi >= low:  # some string of the format fits the lengths
+        if lo <= (high if is_number(high) else lo) and hi >= low:  # some string of the format fits the lengths
             out.pop("format", None)
             out["pattern"] = FORMAT_PATTERNS[str(fmt)]
             return
@@ -535,7 +532,7 @@ def _string(node: dict[str, Any], out: dict[str, Any], lim: Limits) -> None:
         # it matches fewer strings, and a small model stops writing.
         bounded = bound_regex(anchor_regex(pattern))
         lo, hi = regex_width(bounded)
-        if bounded != pattern and lo <= (high if _num(high) else lo) and hi >= low:
+        if bounded != pattern and lo <= (high if is_number(high) else lo) and hi >= low:
             out["pattern"] = bounded
         return
     cap = max(low, lim.max_string)
@@ -620,26 +617,18 @@ def bound_regex(pattern: str, repeat: int = _REPEAT) -> str:
     return result
 
 
-def _bound(node: dict[str, Any], *keys: str) -> float:
-    """The first numeric value among `keys`, else 0."""
-    for key in keys:
-        if _num(node.get(key)):
-            return float(node[key])
-    return 0
-
-
 def _number(node: dict[str, Any], out: dict[str, Any], lim: Limits) -> None:
     if not _types(node) & {"integer", "number"} or "enum" in node or "const" in node or not lim.steer:
         return
-    if not _num(node.get("maximum")) and "exclusiveMaximum" not in node:
-        out["maximum"] = int(max(_bound(node, "minimum", "exclusiveMinimum"), 0)) + lim.max_number
-    if not _num(node.get("minimum")) and "exclusiveMinimum" not in node:
-        out["minimum"] = int(min(_bound(node, "maximum", "exclusiveMaximum"), 0)) - lim.max_number
+    if not is_number(node.get("maximum")) and "exclusiveMaximum" not in node:
+        out["maximum"] = int(max((first_number(node, "minimum", "exclusiveMinimum") or 0), 0)) + lim.max_number
+    if not is_number(node.get("minimum")) and "exclusiveMinimum" not in node:
+        out["minimum"] = int(min((first_number(node, "maximum", "exclusiveMaximum") or 0), 0)) - lim.max_number
     # Fractions end: at most three decimals (llguidance enforces it; xgrammar's ranges bound digits).
     if "number" in _types(node) and "multipleOf" not in node:
         lo = out.get("minimum", out.get("exclusiveMinimum"))
         hi = out.get("maximum", out.get("exclusiveMaximum"))
-        if _num(lo) and _num(hi) and hi - lo >= 1:
+        if is_number(lo) and is_number(hi) and hi - lo >= 1:
             out["multipleOf"] = 0.001
 
 
@@ -703,9 +692,9 @@ def merge(a: Any, b: Any) -> tuple[Any, bool]:
             both = [x for x in cur if x in value]
             exact = exact and bool(both)
             out[key] = both or cur
-        elif key in _MAXED and _num(cur) and _num(value):
+        elif key in _MAXED and is_number(cur) and is_number(value):
             out[key] = max(cur, value)
-        elif key in _MINNED and _num(cur) and _num(value):
+        elif key in _MINNED and is_number(cur) and is_number(value):
             out[key] = min(cur, value)
         elif key in ("items", "contains", "propertyNames", "additionalProperties") and \
                 isinstance(cur, dict) and isinstance(value, dict):

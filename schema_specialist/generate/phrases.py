@@ -17,6 +17,7 @@ import re
 from functools import cache
 from typing import Any
 
+from ..bounds import int_keyword
 from ..schema import Schema
 from .plausible import string_problem
 from .questions import SchemaNav, free_text
@@ -66,9 +67,7 @@ def phrase(rng: random.Random, words: int, own: str = "") -> str:
 
 
 def _fits(text: str, node: dict[str, Any], key: str) -> bool:
-    low, high = node.get("minLength"), node.get("maxLength")
-    high = high if isinstance(high, int) and not isinstance(high, bool) else MAX_CHARS
-    low = low if isinstance(low, int) and not isinstance(low, bool) else 0
+    low, high = int_keyword(node, "minLength", 0), int_keyword(node, "maxLength", MAX_CHARS)
     return low <= len(text) <= high and string_problem(text, key, node) is None
 
 

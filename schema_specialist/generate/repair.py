@@ -18,6 +18,7 @@ from typing import Any
 
 import jsonschema
 
+from ..bounds import number_bounds
 from ..schema import Schema
 
 # A valid example per format, used when the decoded string fails its format check.
@@ -136,22 +137,14 @@ class _Minimal:
 
     @staticmethod
     def _numbers(node: dict[str, Any], integer: bool) -> list[Any]:
-        lo = node.get("minimum")
-        hi = node.get("maximum")
-        xlo, xhi = node.get("exclusiveMinimum"), node.get("exclusiveMaximum")
-        if isinstance(xlo, bool):
-            xlo = lo if xlo else None
-        if isinstance(xhi, bool):
-            xhi = hi if xhi else None
+        lo, hi, lo_x, hi_x = number_bounds(node)
         value: float = 0
-        if isinstance(lo, int | float):
-            value = max(value, lo)
-        if isinstance(xlo, int | float):
-            value = max(value, math.floor(xlo) + 1 if integer else xlo + 1)
-        if isinstance(hi, int | float):
+        if lo is not None:
+            value = max(value, (math.floor(lo) + 1 if integer else lo + 1) if lo_x else lo)
+        if hi is not None:
             value = min(value, hi)
-        if isinstance(xhi, int | float) and value >= xhi:
-            value = math.ceil(xhi) - 1 if integer else xhi - 1
+            if hi_x and value >= hi:
+                value = math.ceil(hi) - 1 if integer else hi - 1
         step = node.get("multipleOf")
         if isinstance(step, int | float) and step > 0:
             value = math.ceil(value / step) * step

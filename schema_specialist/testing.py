@@ -60,7 +60,7 @@ def realistic_schema(schema: Schema) -> dict[str, Any]:
     """The decoding schema (refs inlined, sizes capped), narrowed further towards everyday values.
 
     Only narrows: free strings get a words pattern, known formats a well-formed pattern, unbounded
-    numbers a +-1e6 range. Callers still validate each instance against the original schema.
+    numbers a +-1e6 range, an object with no required properties at least one of them. Callers still validate each instance against the original schema.
     """
     from .generate.grammar import PLAIN_TEXT, WORDS_TEXT, decoding_schema
 
@@ -73,6 +73,8 @@ def realistic_schema(schema: Schema) -> dict[str, Any]:
                for k, v in node.items()}
         if "properties" in node and isinstance(node["properties"], dict):
             out["properties"] = {k: walk(v) for k, v in node["properties"].items()}
+            if node["properties"] and not node.get("required") and "minProperties" not in node:
+                out["minProperties"] = 1  # nobody asks for an empty object: "no instance id" means enabled=false
         kind = node.get("type")
         free = node.get("pattern") in (None, PLAIN_TEXT, WORDS_TEXT)  # the decoding schema's free-text pattern
         if kind == "string" and "enum" not in node and "const" not in node and free:

@@ -194,3 +194,61 @@ def test_prose_says_values_in_the_words_people_use() -> None:
     spoken = [render(conf, log, random.Random(i), prose_share=1.0).question for i in range(200)]
     assert all(not missing_facts(q, conf, log) for q in spoken)
     assert any("5 min" in q for q in spoken) and any("disabled" in q.lower() for q in spoken)
+
+
+SWITCHES = schema_from_dict({
+    "type": "object",
+    "properties": {
+        "backup": {"type": "object", "properties": {"enabled": {"type": "boolean"}, "copies": {"type": "integer"}}},
+        "alerts": {"type": "object", "properties": {"enabled": {"type": "boolean"}, "email": {"type": "string"}}},
+        "name": {"type": "string"},
+    },
+})
+
+
+def test_a_switch_is_said_by_the_name_of_what_it_switches() -> None:
+    """`backup.enabled` is said "backup on" / "disable alerts"; two objects that share a key are never
+    said without their names, so the request always says which one it sets."""
+    value = {"backup": {"enabled": True, "copies": 3}, "alerts": {"enabled": False, "email": "ops@example.com"}}
+    spoken = [render(value, SWITCHES, random.Random(i), prose_share=1.0).question for i in range(300)]
+    assert all(not missing_facts(q, value, SWITCHES) for q in spoken)
+    low = [q.lower() for q in spoken]
+    assert any(f in q for q in low for f in ("backup on", "enable backup", "turn on backup", "backup switched on"))
+    assert any(f in q for q in low for f in ("alerts off", "disable alerts", "turn off alerts", "without alerts"))
+    assert all("backup" in q and "alert" in q for q in low)
+
+
+@pytest.mark.parametrize(("text", "value", "said"), [
+    ("backup on, 3 copies", True, True), ("backup on", False, False), ("backup off", False, True),
+    ("disable the backup", False, True), ("disable the backup", True, False), ("turn off nightly backup", False, True),
+    ("enable backup", True, True), ("backup switched off", False, True), ("with backup on", True, True),
+])
+def test_switch_words_said_of_the_object(text: str, value: bool, said: bool) -> None:
+    assert vocab.boolean_stated(text, value, ["backup"]) is said
+
+
+def test_a_switch_named_by_its_object_counts_in_the_round_trip() -> None:
+    value = {"backup": {"enabled": False}}
+    assert missing_facts("turn off the backup please", value, SWITCHES) == []
+    assert missing_facts("backup on please", value, SWITCHES) == ["/backup/enabled"]
+
+
+def test_optional_objects_left_empty_are_dropped() -> None:
+    from schema_specialist.generate.balance import drop_optional
+
+    value = {"backup": {}, "alerts": {"email": "a@b.c"}, "name": "x"}
+    out = drop_optional(value, SWITCHES, random.Random(0), 1e-9)
+    assert out == {"alerts": {"email": "a@b.c"}, "name": "x"}
+    required = schema_from_dict({"type": "object", "required": ["backup"], "properties": {
+        "backup": {"type": "object", "properties": {"copies": {"type": "integer"}}}}})
+    assert drop_optional({"backup": {}}, required, random.Random(0), 1e-9) == {"backup": {}}
+
+
+def test_capital_enum_values_are_also_written_in_lower_case() -> None:
+    schema = schema_from_dict({"type": "object", "properties": {"mode": {"enum": ["FAST_PATH", "SLOW"]}}})
+    value = {"mode": "FAST_PATH"}
+    spoken = [render(value, schema, random.Random(i), prose_share=1.0).question for i in range(200)]
+    assert all(not missing_facts(q, value, schema) for q in spoken)
+    assert any("fast path" in q or "fast_path" in q for q in spoken)
+    assert any("FAST" in q for q in spoken)
+

@@ -96,3 +96,23 @@ def test_assert_matches() -> None:
         assert_matches({"a": 2, "b": []}, {"a": 1, "b": [True]})
     with pytest.raises(AssertionError, match="expected true, got 1"):
         assert_matches({"x": 1}, {"x": True})
+
+
+def test_realistic_instances_never_hold_an_empty_optional_object() -> None:
+    """`{"retry": {}}` validates, but no request asks for it; an object with required fields is left alone."""
+    raw = {"type": "object", "properties": {
+        "retry": {"type": "object", "properties": {"count": {"type": "integer"}, "on": {"type": "boolean"}}},
+        "owner": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}}}
+    schema = schema_from_dict(raw)
+    narrowed = realistic_schema(schema)
+    assert narrowed["properties"]["retry"]["minProperties"] == 1
+    assert "minProperties" not in narrowed["properties"]["owner"]
+    seen: list[Any] = []
+
+    @settings(max_examples=60, database=None, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(instances(schema))
+    def draw(v: Any) -> None:
+        seen.append(v)
+
+    draw()
+    assert seen and all(v != {} and v.get("retry") != {} for v in seen)

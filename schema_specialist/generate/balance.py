@@ -41,7 +41,8 @@ def _walk(value: Any, node: dict[str, Any], nav: SchemaNav, rng: random.Random) 
 
 def drop_optional(value: Any, schema: Schema, rng: random.Random, share: float) -> Any:
     """A copy of `value` without some optional properties (each left out with probability `share`), so
-    requests that do not mention a field teach the student to leave it out; `value` when that is invalid."""
+    requests that do not mention a field teach the student to leave it out; `value` when that is invalid.
+    An optional object left empty goes too: a request that says nothing of it has no `{}` to ask for."""
     if share <= 0:
         return value
     nav = SchemaNav(schema)
@@ -49,8 +50,10 @@ def drop_optional(value: Any, schema: Schema, rng: random.Random, share: float) 
     def walk(v: Any, node: dict[str, Any]) -> Any:
         if isinstance(v, dict):
             required = set(node.get("required") or [])
-            return {k: walk(x, nav.child(node, k)) for k, x in v.items()
+            kept = {k: walk(x, nav.child(node, k)) for k, x in v.items()
                     if k in required or rng.random() >= share}
+            return {k: x for k, x in kept.items()
+                    if k in required or x != {} or not nav.child(node, k).get("properties")}
         if isinstance(v, list):
             item = nav.items(node)
             return [walk(x, item) for x in v]

@@ -48,7 +48,8 @@ ASIDES = [
     "Writing this from memory, so bear with me.", "Following up on the earlier thread.", "No rush on this.",
 ]
 JOINERS = [", ", ", ", "; ", " and ", ", and ", " - ", " with "]
-PROTECTED = {"without", "never", "false", "nothing", "isn't", "first", "second", "third", "fourth", "fifth"}
+PROTECTED = {"without", "never", "false", "nothing", "isn't", "first", "second", "third", "fourth", "fifth",
+             "enable", "disable", "enabled", "disabled", "switched", "turned"}
 BREAKS = [". ", ". ", ". ", "; ", "\n", " | ", ". Also ", ". Oh and "]
 
 
@@ -63,6 +64,7 @@ class ProseWriter:
 
     def __init__(self, nav: Any, rng: random.Random) -> None:
         self.nav, self.rng = nav, rng
+        self._key_counts: dict[str, int] | None = None
 
     # -- scalars ---------------------------------------------------------------------------------
     def value_text(self, key: str, node: dict[str, Any], value: Any) -> str:
@@ -80,6 +82,8 @@ class ProseWriter:
         if node.get("enum"):
             words = vocab.enum_words(value, node["enum"])
             word = words[0] if len(words) == 1 or rng.random() < 0.4 else rng.choice(words[1:])
+            if word != word.lower() and rng.random() < 0.5:
+                return word.lower()  # "batch", "per message": people seldom write an enum in capitals
             return word[:1].upper() + word[1:] if rng.random() < 0.15 else word  # "Pro plan" (any case)
         return vocab.spell_string(str(value), rng)
 
@@ -133,17 +137,79 @@ class ProseWriter:
         """The mentions of one field: one for a scalar, a clause for an object or array."""
         rng = self.rng
         if isinstance(value, dict):
-            inner = self.obj_mentions(node, value, depth + 1)
+            switch = self.switch(key, node, value)
+            rest = {k: v for k, v in value.items() if switch is None or k != switch[0]}
+            inner = self.obj_mentions(node, rest, depth + 1)
+            if switch is not None:  # "retry on, every 5 minutes, 3 retries"
+                if not inner:
+                    return [switch[1]]
+                sep = rng.choice([", ", ", ", ": ", " - ", " with "])
+                return [switch[1] + [Seg(TEXT, sep)] + _join(inner, rng, ", ")]
             if not inner:
                 return [[Seg(TEXT, "no "), Seg(LABEL, self.label(key, node))]]
-            if rng.random() < 0.55 or depth > 0:
+            r = rng.random()
+            if (r < 0.55 or depth > 0) and (depth == 0 or rng.random() < 0.5):
                 head = [Seg(LABEL, self.label(key, node)), Seg(TEXT, rng.choice([": ", " - ", " (", ": "]))]
                 closing = ")" if head[1].text == " (" else ""
                 return [head + _join(inner, rng, ", ") + ([Seg(TEXT, closing)] if closing else [])]
+            if depth > 0 or self.shared(node, value):
+                # the fields said on their own, each named with the object's label ("retry interval")
+                return [self.qualify(m, self.label(key, node)) for m in inner]
             return inner
         if isinstance(value, list):
             return [self.array(key, node, value, depth)]
         return [self.scalar(key, node, value)]
+
+    def switch(self, key: str, node: dict[str, Any], value: dict[str, Any]) -> tuple[str, Mention] | None:
+        """(its key, the mention) for an `enabled`-like boolean of this object said by the object's
+        name ("retry on", "disable the instance id"), or None."""
+        rng = self.rng
+        keys = [k for k, v in value.items() if isinstance(v, bool) and vocab.is_switch(k, self.nav.child(node, k))]
+        if not keys or rng.random() >= 0.6:
+            return None
+        on = value[keys[0]]
+        forms = (["{P} on", "{P} enabled", "enable {P}", "turn on {P}", "{P}: on", "{P} switched on",
+                  "{P}: enabled", "{P} yes", "with {P} on", "{P} turned on"] if on else
+                 ["{P} off", "{P} disabled", "disable {P}", "turn off {P}", "{P}: off", "{P} switched off",
+                  "no {P}", "without {P}", "{P} turned off", "disable the {P}"])
+        out: Mention = []
+        for piece in re.split(r"(\{P\})", rng.choice(forms)):
+            if piece == "{P}":
+                out.append(Seg(LABEL, self.label(key, node)))
+            elif piece:
+                out.append(Seg(TEXT, piece))
+        return keys[0], out
+
+    def shared(self, node: dict[str, Any], value: dict[str, Any]) -> bool:
+        """Whether a field of this object has a key that other objects of the schema use too: said
+        without the object's name, the request would not say which one it sets."""
+        if self._key_counts is None:
+            counts: dict[str, int] = {}
+
+            def walk(n: Any, depth: int) -> None:
+                n = self.nav.deref(n)
+                props = n.get("properties")
+                if depth > 6 or not isinstance(props, dict):
+                    if isinstance(n.get("items"), dict) and depth <= 6:
+                        walk(n["items"], depth + 1)
+                    return
+                for k, sub in props.items():
+                    counts[k] = counts.get(k, 0) + 1
+                    walk(sub, depth + 1)
+
+            walk(self.nav.schema.raw, 0)
+            self._key_counts = counts
+        return any(self._key_counts.get(k, 0) > 1 for k in value)
+
+    @staticmethod
+    def qualify(mention: Mention, parent: str) -> Mention:
+        """The mention with the object's label before the field's ("retry seconds: 5")."""
+        for i, seg in enumerate(mention):
+            if seg.kind == LABEL:
+                if seg.text.startswith(parent):
+                    return mention
+                return [*mention[:i], Seg(LABEL, f"{parent} {seg.text}"), *mention[i + 1:]]
+        return [Seg(LABEL, parent), Seg(TEXT, " "), *mention]
 
     def array(self, key: str, node: dict[str, Any], value: list[Any], depth: int) -> Mention:
         rng = self.rng

@@ -229,6 +229,8 @@ def missing_facts(question: str, instance: Any, schema: Schema | None = None) ->
                          for w in vocab.enum_words(value, node.get("enum")))
         elif isinstance(value, bool):
             ok = re.search(rf"\b{scalar_text(value)}\b", question) is not None
+            if nav is not None and vocab.is_switch(key, node):
+                names = names + parent_labels(path, nav)  # "retry on" says retry.enabled = true
             if not ok and names:
                 ok = vocab.boolean_stated(question, value, names)
         elif value is None:
@@ -238,6 +240,19 @@ def missing_facts(question: str, instance: Any, schema: Schema | None = None) ->
         if not ok:
             missing.append(path)
     return missing
+
+
+def parent_labels(path: str, nav: SchemaNav) -> list[str]:
+    """The ways to name the object that holds the field at `path` (`/logging/retry/enabled` -> retry)."""
+    parts = [p for p in path.split("/") if p][:-1]
+    node: dict[str, Any] = nav.deref(nav.schema.raw)
+    key = ""
+    for part in parts:
+        if part.isdigit() and not isinstance(node.get("properties"), dict):
+            node = nav.items(node)
+        else:
+            key, node = part, nav.child(node, part)
+    return vocab.labels(key, node) if key else []
 
 
 def facts(value: Any, nav: SchemaNav | None, node: Any = None, key: str = "",

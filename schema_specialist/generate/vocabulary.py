@@ -422,6 +422,17 @@ def has_number(text: str, value: int | float, found: list[float] | None = None) 
 
 
 NEGATIONS = ("not ", "no ", "n't ", "never ", "without ", "un", "non-", "non ")
+# A boolean whose key only says "on" (`enabled`, `active`): people name the feature it switches by
+# the object that holds it ("retry on", "disable the instance id"), never by the key.
+SWITCH_WORDS = {"enabled", "enable", "active", "activated", "on", "is", "switched"}
+_SWITCH_ON_BEFORE = re.compile(r"(\benable|\bactivate|\bturn on|\bswitch on|\bwith)\s+([\w-]+\s+){0,2}$")
+_SWITCH_OFF_BEFORE = re.compile(r"(\bdisable|\bdeactivate|\bturn off|\bswitch off)\s+([\w-]+\s+){0,2}$")
+
+
+def is_switch(key: str, node: dict[str, Any]) -> bool:
+    """A boolean field whose key says only that something is on (`enabled`, `isActive`)."""
+    words = set(humanize(key).split())
+    return node.get("type") in ("boolean", None) and bool(words) and words <= SWITCH_WORDS and words != {"is"}
 
 
 def opposites(names: list[str]) -> list[str]:
@@ -449,12 +460,14 @@ def boolean_stated(text: str, value: bool, names: list[str]) -> bool:
                 return True
     for name in names:
         for m in re.finditer(rf"(?<![\w]){re.escape(name.lower())}(?![\w])", low):
-            before = low[max(0, m.start() - 12):m.start()]
-            after = low[m.end():m.end() + 10]
+            before = low[max(0, m.start() - 24):m.start()]
+            after = low[m.end():m.end() + 14]
             neg_before = any(before.endswith(n) for n in NEGATIONS) or re.search(
-                r"(\bnot|\bno|n't|\bnever|\bwithout)\s+(\w+\s+)?$", before) is not None
-            yes_after = re.match(r"\s*[:=\-]?\s*(yes|true|y)\b", after) is not None
-            no_after = re.match(r"\s*[:=\-]?\s*(no|false|n)\b", after) is not None
+                r"(\bnot|\bno|n't|\bnever|\bwithout)\s+(\w+\s+)?$", before) is not None \
+                or _SWITCH_OFF_BEFORE.search(before) is not None
+            yes_after = re.match(r"\s*[:=\-]?\s*(yes|true|y|on|enabled|switched on)\b", after) is not None \
+                or (_SWITCH_ON_BEFORE.search(before) is not None and not neg_before)
+            no_after = re.match(r"\s*[:=\-]?\s*(no|false|n|off|disabled|switched off)\b", after) is not None
             said = (not neg_before and not no_after) or yes_after
             if no_after or (neg_before and not yes_after):
                 said = False

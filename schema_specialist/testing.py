@@ -60,7 +60,8 @@ def realistic_schema(schema: Schema) -> dict[str, Any]:
     """The decoding schema (refs inlined, sizes capped), narrowed further towards everyday values.
 
     Only narrows: free strings get a words pattern, known formats a well-formed pattern, unbounded
-    numbers a +-1e6 range, an object with no required properties at least one of them. Callers still validate each instance against the original schema.
+    numbers a +-1e6 range, an object with no required properties at least one of them. Callers still
+    validate each instance against the original schema.
     """
     from .generate.grammar import PLAIN_TEXT, WORDS_TEXT, decoding_schema
 

@@ -251,4 +251,3 @@ def test_capital_enum_values_are_also_written_in_lower_case() -> None:
     assert all(not missing_facts(q, value, schema) for q in spoken)
     assert any("fast path" in q or "fast_path" in q for q in spoken)
     assert any("FAST" in q for q in spoken)
-

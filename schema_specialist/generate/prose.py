@@ -64,7 +64,6 @@ class ProseWriter:
 
     def __init__(self, nav: Any, rng: random.Random) -> None:
         self.nav, self.rng = nav, rng
-        self._key_counts: dict[str, int] | None = None
 
     # -- scalars ---------------------------------------------------------------------------------
     def value_text(self, key: str, node: dict[str, Any], value: Any) -> str:
@@ -147,12 +146,12 @@ class ProseWriter:
                 return [switch[1] + [Seg(TEXT, sep)] + _join(inner, rng, ", ")]
             if not inner:
                 return [[Seg(TEXT, "no "), Seg(LABEL, self.label(key, node))]]
-            r = rng.random()
-            if (r < 0.55 or depth > 0) and (depth == 0 or rng.random() < 0.5):
+            first = rng.random() < 0.55  # drawn at every depth, so flat schemas keep their stream
+            if first if depth == 0 else rng.random() < 0.5:
                 head = [Seg(LABEL, self.label(key, node)), Seg(TEXT, rng.choice([": ", " - ", " (", ": "]))]
                 closing = ")" if head[1].text == " (" else ""
                 return [head + _join(inner, rng, ", ") + ([Seg(TEXT, closing)] if closing else [])]
-            if depth > 0 or self.shared(node, value):
+            if depth > 0 or any(k in shared_keys(self.nav) for k in value):
                 # the fields said on their own, each named with the object's label ("retry interval")
                 return [self.qualify(m, self.label(key, node)) for m in inner]
             return inner
@@ -168,38 +167,11 @@ class ProseWriter:
         if not keys or rng.random() >= 0.6:
             return None
         on = value[keys[0]]
-        forms = (["{P} on", "{P} enabled", "enable {P}", "turn on {P}", "{P}: on", "{P} switched on",
-                  "{P}: enabled", "{P} yes", "with {P} on", "{P} turned on"] if on else
-                 ["{P} off", "{P} disabled", "disable {P}", "turn off {P}", "{P}: off", "{P} switched off",
-                  "no {P}", "without {P}", "{P} turned off", "disable the {P}"])
-        out: Mention = []
-        for piece in re.split(r"(\{P\})", rng.choice(forms)):
-            if piece == "{P}":
-                out.append(Seg(LABEL, self.label(key, node)))
-            elif piece:
-                out.append(Seg(TEXT, piece))
-        return keys[0], out
-
-    def shared(self, node: dict[str, Any], value: dict[str, Any]) -> bool:
-        """Whether a field of this object has a key that other objects of the schema use too: said
-        without the object's name, the request would not say which one it sets."""
-        if self._key_counts is None:
-            counts: dict[str, int] = {}
-
-            def walk(n: Any, depth: int) -> None:
-                n = self.nav.deref(n)
-                props = n.get("properties")
-                if depth > 6 or not isinstance(props, dict):
-                    if isinstance(n.get("items"), dict) and depth <= 6:
-                        walk(n["items"], depth + 1)
-                    return
-                for k, sub in props.items():
-                    counts[k] = counts.get(k, 0) + 1
-                    walk(sub, depth + 1)
-
-            walk(self.nav.schema.raw, 0)
-            self._key_counts = counts
-        return any(self._key_counts.get(k, 0) > 1 for k in value)
+        forms = (["{L} on", "{L} enabled", "enable {L}", "turn on {L}", "{L}: on", "{L} switched on",
+                  "{L}: enabled", "{L} yes", "with {L} on", "{L} turned on"] if on else
+                 ["{L} off", "{L} disabled", "disable {L}", "turn off {L}", "{L}: off", "{L} switched off",
+                  "no {L}", "without {L}", "{L} turned off", "disable the {L}"])
+        return keys[0], _fill(rng.choice(forms), Seg(LABEL, self.label(key, node)), None)
 
     @staticmethod
     def qualify(mention: Mention, parent: str) -> Mention:
@@ -291,6 +263,35 @@ class ProseWriter:
                 out.append(Seg(TEXT, rng.choice(BREAKS)))
             out += _join(chunk, rng, rng.choice(JOINERS), final=rng.choice([" and ", ", ", ", and "]))
         return out
+
+
+_SHARED: dict[str, frozenset[str]] = {}
+
+
+def shared_keys(nav: Any) -> frozenset[str]:
+    """Property keys that more than one object of the schema declares: a field with such a key, said
+    without its object's name, would not say which object it sets (computed once per schema)."""
+    sha = nav.schema.sha256
+    if sha not in _SHARED:
+        counts: dict[str, int] = {}
+
+        def walk(n: Any, depth: int) -> None:
+            if depth > 6:
+                return
+            n = nav.deref(n)
+            props = n.get("properties")
+            if isinstance(props, dict):
+                for k, sub in props.items():
+                    counts[k] = counts.get(k, 0) + 1
+                    walk(sub, depth + 1)
+            elif isinstance(n.get("items"), dict):
+                walk(n["items"], depth + 1)
+
+        walk(nav.schema.raw, 0)
+        if len(_SHARED) > 256:
+            _SHARED.clear()
+        _SHARED[sha] = frozenset(k for k, c in counts.items() if c > 1)
+    return _SHARED[sha]
 
 
 def _fill(form: str, lab: Seg, value: Seg | None) -> Mention:

@@ -251,3 +251,75 @@ def test_capital_enum_values_are_also_written_in_lower_case() -> None:
     assert all(not missing_facts(q, value, schema) for q in spoken)
     assert any("fast path" in q or "fast_path" in q for q in spoken)
     assert any("FAST" in q for q in spoken)
+
+
+@pytest.mark.parametrize(("key", "node", "first"), [
+    ("maxJobs", {"type": "integer", "description": "The maximum number of jobs to run at once."},
+     "at most {V} jobs to run at once"),
+    ("minReplicas", {"type": "integer", "description": "Minimum number of replicas."}, "at least {V} replicas"),
+    ("nbFailures", {"type": "integer", "description": "Number of detected failures"}, "{V} detected failures"),
+    ("waitSeconds", {"type": "integer", "description": "The delay in seconds before the first poll."},
+     "{V} {U} before the first poll"),
+    ("gap", {"type": "integer", "description": "Time between two polls."}, None),  # no unit: says nothing
+    ("repo", {"type": "string", "description": "The name of the repository where the bug comes from"},
+     "repository {V}"),
+    ("volume", {"type": "string", "description": "Name of the volume already created, if any"}, "volume {V}"),
+    ("count", {"type": "integer", "description": "Number of retries (at most 5)."}, None),  # digits: not said
+    ("mode", {"type": "string", "enum": ["a", "b"], "description": "Name of the mode"}, None),
+    ("task", {"type": "string", "description": "Short name of the current task"}, None),
+])
+def test_a_description_that_defines_a_field_says_its_value(key: str, node: dict[str, Any],
+                                                           first: str | None) -> None:
+    forms = vocab.described(key, node)
+    assert (forms[0] if forms else None) == first
+
+
+DESCRIBED = schema_from_dict({
+    "type": "object",
+    "properties": {
+        "poll": {"type": "object", "properties": {
+            "seconds": {"type": "integer", "description": "The time interval in seconds between two polls."},
+            "jobs": {"type": "integer", "description": "The maximum number of jobs to start per poll."}}},
+        "queue": {"type": "string", "description": "The name of the queue that holds the jobs."},
+    },
+})
+
+
+def test_values_said_with_their_description_stay_faithful() -> None:
+    """The description's words stand in for the label ("a time interval of 2 minutes between two
+    polls", "up to 4 jobs to start per poll"); a duration in words drops the unit, and the round trip holds."""
+    value = {"poll": {"seconds": 120, "jobs": 4}, "queue": "nightly-etl"}
+    spoken = [render(value, DESCRIBED, random.Random(i), prose_share=1.0).question for i in range(300)]
+    assert all(not missing_facts(q, value, DESCRIBED) for q in spoken)
+    low = [q.lower() for q in spoken]
+    assert any("120 seconds between two polls" in q for q in low)
+    assert any("2 minutes between two polls" in q or "2 min between two polls" in q for q in low)
+    assert not any("minutes seconds" in q or "min seconds" in q for q in low)
+    assert any(f"{b} 4 jobs to start per poll" in q for q in low for b in ("at most", "up to", "no more than"))
+    assert any("queue called nightly-etl" in q or "queue named nightly-etl" in q for q in low)
+    assert sum("poll" in q for q in low) > 150
+
+
+def test_optional_fields_the_teacher_left_out_are_filled_from_other_instances() -> None:
+    """A teacher that writes one field of an all-optional schema: `fill_optional` adds the others as
+    other accepted instances had them (objects filled inside too), so the student sees whole requests."""
+    from schema_specialist.generate.balance import FieldPool, fill_optional
+
+    pool = FieldPool(SWITCHES)
+    for v in ({"backup": {"copies": 3}}, {"alerts": {"enabled": True}}, {"name": "nightly"},
+              {"backup": {"enabled": False}}, {"alerts": {"email": "ops@example.com"}}):
+        pool.add(v)
+    full = fill_optional({"name": "weekly"}, SWITCHES, random.Random(0), pool, 1.0)
+    assert full["name"] == "weekly"
+    assert full["backup"].keys() == {"copies", "enabled"} and full["alerts"].keys() == {"enabled", "email"}
+    assert SWITCHES.is_valid(full)
+    assert fill_optional({"name": "weekly"}, SWITCHES, random.Random(0), pool, 0.0) == {"name": "weekly"}
+    sizes = {len(fill_optional({"name": "x"}, SWITCHES, random.Random(i), pool, 0.5)) for i in range(50)}
+    assert sizes == {1, 2, 3}
+
+
+def test_drop_optional_never_leaves_an_empty_request() -> None:
+    from schema_specialist.generate.balance import drop_optional
+
+    value = {"name": "x"}
+    assert all(drop_optional(value, SWITCHES, random.Random(i), 0.9) == value for i in range(20))

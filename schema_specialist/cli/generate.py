@@ -51,6 +51,10 @@ import click
 @click.option("--prose-share", type=click.FloatRange(0, 1), default=0.8, show_default=True,
               help="Share of questions written in prose (values inside sentences, labels paraphrased or left "
                    "out); the rest use the labelled list styles.")
+@click.option("--fill-optional", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+              help="Top of the chance (drawn per instance, uniform below it) that an optional property the "
+                   "teacher left out is added as another accepted instance had it, so instances range from "
+                   "one field to the whole schema; 0 keeps the teacher's.")
 @click.option("--drop-optional", type=click.FloatRange(0, 1), default=0.25, show_default=True,
               help="Chance that each optional property is left out of an instance.")
 @click.option("--inputs", "inputs", multiple=True, type=click.Path(dir_okay=False, path_type=str),
@@ -74,7 +78,7 @@ def command(schema: str, n: int | None, out: str | None, teacher: str, engine: s
             dtype: str, temperature: float, max_new_tokens: int, max_candidates: int | None, time_budget: float | None,
             workers: int, threads: int | None, allow_remote_refs: bool, balance: bool, vary_shape: bool, lengthen: float,
             phrases: float, vary_numbers: bool, shuffle_fields: float,
-            plausible: bool, prose_share: float, drop_optional: float, inputs: tuple[str, ...],
+            plausible: bool, prose_share: float, fill_optional: float, drop_optional: float, inputs: tuple[str, ...],
             focus: str | None, focus_share: float, paraphrase: float | None, overwrite: bool, quiet: bool) -> None:
     """Write question -> JSON pairs for SCHEMA (resumes an interrupted run)."""
     from ..generate import GenerateConfig, default_out_dir, generate
@@ -89,7 +93,7 @@ def command(schema: str, n: int | None, out: str | None, teacher: str, engine: s
                          progress=not quiet, time_budget=time_budget, balance=balance, vary_shape=vary_shape,
                          lengthen=lengthen, phrases=phrases, vary_numbers=vary_numbers,
                          shuffle_fields=shuffle_fields, plausible=plausible, prose_share=prose_share,
-                         drop_optional=drop_optional, inputs=list(inputs), focus=focus,
+                         fill_optional=fill_optional, drop_optional=drop_optional, inputs=list(inputs), focus=focus,
                          focus_share=focus_share, paraphrase=paraphrase)
     target = out or str(default_out_dir(load_schema(schema, allow_remote=allow_remote_refs)))
     m = generate(schema, target, cfg)

@@ -7,6 +7,7 @@ result is validated again (a draw that breaks a cross-field rule is undone).
 
 from __future__ import annotations
 
+import copy
 import math
 import random
 from collections import Counter
@@ -41,8 +42,8 @@ def _walk(value: Any, node: dict[str, Any], nav: SchemaNav, rng: random.Random) 
 
 def drop_optional(value: Any, schema: Schema, rng: random.Random, share: float) -> Any:
     """A copy of `value` without some optional properties (each left out with probability `share`), so
-    requests that do not mention a field teach the student to leave it out; `value` when that is invalid.
-    An optional object left empty goes too: a request that says nothing of it has no `{}` to ask for."""
+    requests that do not mention a field teach the student to leave it out; `value` when that is invalid
+    or empty. An optional object left empty goes too: a request that says nothing of it has no `{}` to ask for."""
     if share <= 0:
         return value
     nav = SchemaNav(schema)
@@ -60,6 +61,60 @@ def drop_optional(value: Any, schema: Schema, rng: random.Random, share: float) 
         return v
 
     out = walk(value, nav.deref(schema.raw))
+    if out == {}:  # a request that sets nothing is no request
+        return value
+    return out if out != value and schema.is_valid(out) else value
+
+
+class FieldPool:
+    """The values optional properties took in accepted instances, by object path and key: what
+    `fill_optional` adds to an instance that leaves them out. A small teacher writes an instance of a
+    schema with few required fields in one or two fields, so a student trained only on those never
+    sees a request that sets the whole object, and closes its braces in the wrong place on one."""
+
+    def __init__(self, schema: Schema, size: int = 128) -> None:
+        self.nav = SchemaNav(schema)
+        self.size = size
+        self.values: dict[tuple[str, str], list[Any]] = {}
+
+    def add(self, value: Any) -> None:
+        """Book the optional properties of an accepted instance (lists' items are left as they are)."""
+        def walk(v: Any, node: dict[str, Any], path: str) -> None:
+            if not isinstance(v, dict):
+                return
+            required = set(node.get("required") or [])
+            for k, x in v.items():
+                child = self.nav.child(node, k)
+                if k not in required and x != {}:
+                    got = self.values.setdefault((path, k), [])
+                    if x not in got:
+                        got.append(x)
+                        del got[:-self.size]
+                walk(x, child, f"{path}/{k}")
+
+        walk(value, self.nav.deref(self.nav.schema.raw), "")
+
+
+def fill_optional(value: Any, schema: Schema, rng: random.Random, pool: FieldPool, share: float) -> Any:
+    """A copy of `value` where each optional property it leaves out is added, with chance `share`, as
+    another accepted instance had it (`pool`), objects filled inside too; `value` when that is invalid.
+    `drop_optional` then leaves fields out again, so instances range from one field to the whole schema."""
+    if share <= 0:
+        return value
+    nav = pool.nav
+
+    def walk(v: Any, node: dict[str, Any], path: str) -> Any:
+        if not isinstance(v, dict):
+            return v
+        props = node.get("properties")
+        out = dict(v)
+        if isinstance(props, dict):
+            for k in props:
+                if k not in out and (seen := pool.values.get((path, k))) and rng.random() < share:
+                    out[k] = copy.deepcopy(rng.choice(seen))
+        return {k: walk(x, nav.child(node, k), f"{path}/{k}") for k, x in out.items()}
+
+    out = walk(value, nav.deref(schema.raw), "")
     return out if out != value and schema.is_valid(out) else value
 
 

@@ -48,7 +48,16 @@ from ..prompts import label_messages, pair_record, teacher_messages
 from ..schema import Schema, canonical_json, load_schema
 from ..teachers import Teacher, make_teacher
 from . import paraphrase
-from .balance import NumberPool, ShapePool, drop_optional, rebalance, vary_numbers, vary_shape
+from .balance import (
+    FieldPool,
+    NumberPool,
+    ShapePool,
+    drop_optional,
+    fill_optional,
+    rebalance,
+    vary_numbers,
+    vary_shape,
+)
 from .diversity import Diversity, NearDuplicates
 from .focus import Focus
 from .grammar import Limits, decoding_schema
@@ -102,6 +111,8 @@ class GenerateConfig:
     shuffle_fields: float = 0.0  # share of list-style questions stating top-level fields in a random order
     plausible: bool = True  # reject free-text strings that are debris or placeholders (`generate.plausible`)
     prose_share: float = 0.8  # share of questions written in prose (`generate.prose`); the rest are lists
+    fill_optional: float = 1.0  # top of the chance (per instance, uniform below it) that an optional property
+    # the teacher left out is added from another accepted instance (`balance.fill_optional`)
     drop_optional: float = 0.25  # chance that each optional property is left out of an instance
     inputs: list[str] = field(default_factory=list)  # the user's request files, labelled before -n tops up
     focus: str | None = None  # an eval report.json whose failures new candidates lean toward
@@ -144,6 +155,7 @@ class _Run:
         self.diversity = Diversity()
         self.shapes = ShapePool(schema)
         self.numbers = NumberPool()
+        self.fields = FieldPool(schema)
         self.previous: dict[str, Any] = {}
         self.engine = ""
         self.compile_seconds = 0.0
@@ -191,6 +203,7 @@ class _Run:
                 self.diversity.add(question, value)
                 self.shapes.add(value)
                 self.numbers.add(value)
+                self.fields.add(value)
                 self.state.accepted += 1
                 self.state.splits[split] += 1
                 if meta.get("style"):
@@ -276,6 +289,10 @@ class _Run:
             value = rephrase(value, self.schema, random.Random(f"{self.cfg.seed}:{candidate}:p"), self.cfg.phrases)
         if self.cfg.vary_numbers:
             value = vary_numbers(value, self.schema, random.Random(f"{self.cfg.seed}:{candidate}:n"), self.numbers)
+        if self.cfg.fill_optional:
+            self.fields.add(value)
+            frng = random.Random(f"{self.cfg.seed}:{candidate}:g")
+            value = fill_optional(value, self.schema, frng, self.fields, self.cfg.fill_optional * frng.random())
         whole = value
         value = drop_optional(value, self.schema, random.Random(f"{self.cfg.seed}:{candidate}:o"),
                               self.cfg.drop_optional)

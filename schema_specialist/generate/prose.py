@@ -18,12 +18,14 @@ from typing import Any
 
 from . import vocabulary as vocab
 
-TEXT, LABEL, VALUE = "text", "label", "value"
+TEXT, LABEL, VALUE, DESC = "text", "label", "value", "desc"
+DESCRIBED = 0.4  # share of fields said with their description's words, where it defines them
 
 
 @dataclass
 class Seg:
-    """One piece of a request: filler text, a field's label, or a value (never restyled)."""
+    """One piece of a request: filler text, a field's label, words of its description, or a value
+    (never restyled)."""
 
     kind: str
     text: str
@@ -95,6 +97,9 @@ class ProseWriter:
         if isinstance(value, bool):
             return self.boolean(key, node, value)
         v = Seg(VALUE, self.value_text(key, node, value))
+        if (forms := vocab.described(key, node)) and rng.random() < DESCRIBED:
+            return self.describe(rng.choice(forms), v, isinstance(value, int) and
+                                 v.text in vocab.duration_words(value))
         if isinstance(value, int) and v.text in vocab.duration_words(value):
             # "retry every 5 minutes": a duration in words needs no "seconds" label
             rest = " ".join(w for w in vocab.humanize(key).split() if w not in vocab.SECOND_WORDS)
@@ -114,6 +119,19 @@ class ProseWriter:
                            "{L} of {V}", "{L} at {V}", "{L} {V}", "{L}: {V}", "{L} - {V}", "{L} set to {V}",
                            "{V} ({L})", "{V} as the {L}", "{V} for {L}", "the {V} {L}"])
         return _fill(form, lab, v)
+
+    @staticmethod
+    def describe(form: str, v: Seg, in_words: bool) -> Mention:
+        """A value said with its field's description ("up to 120 seconds to keep log messages before
+        publishing them"); a duration in words ("2 minutes") drops the form's unit."""
+        unit = "" if in_words else ("second" if v.text in ("1", "one") else "seconds")
+        out: Mention = []
+        for piece in re.split(r"(\{V\})", form.replace(" " + vocab.UNIT, " " + unit if unit else "")):
+            if piece == "{V}":
+                out.append(v)
+            elif piece:
+                out.append(Seg(DESC, piece))
+        return out
 
     def boolean(self, key: str, node: dict[str, Any], value: bool) -> Mention:
         rng = self.rng
@@ -175,7 +193,10 @@ class ProseWriter:
 
     @staticmethod
     def qualify(mention: Mention, parent: str) -> Mention:
-        """The mention with the object's label before the field's ("retry seconds: 5")."""
+        """The mention with the object's label before the field's ("retry seconds: 5"); a field said
+        with its own description is left as it is."""
+        if any(seg.kind == DESC for seg in mention):
+            return mention
         for i, seg in enumerate(mention):
             if seg.kind == LABEL:
                 if seg.text.startswith(parent):

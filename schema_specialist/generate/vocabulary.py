@@ -154,6 +154,69 @@ def labels(key: str, node: dict[str, Any]) -> list[str]:
     return seen
 
 
+# How a description that defines a field opens ("The maximum number of ...", "The time interval in
+# seconds between ...", "Name of the ..."): the rest of it then says the value in place of a label.
+_NUMBER_OF = re.compile(r"(?:the |a |an )?(?:total )?(?:(maximum|max|minimum|min) )?(?:number|count) of (\w.*)")
+_SPAN = re.compile(r"(?:the |a |an )?((?:\w+ )?(?:interval|delay|timeout|duration|period|time|wait))"
+                   r"(?: in (seconds|minutes|hours|milliseconds|days))? (between|before|until|after) (\w.*)")
+_NAME_OF = re.compile(r"(?:the |a |an )?name of (?:the |a |an )?(\w.*)")
+_NOUN_END = {"that", "which", "where", "who", "used", "for", "to", "on", "in", "of", "with", "from", "when", "if",
+             "including", "includes", "is", "are", "as", "by", "already", "being", "currently"}
+UNIT = "{U}"
+
+
+def _first_sentence(desc: str) -> str | None:
+    """The description's first sentence, lower case but for acronyms, or None when it holds digits,
+    quotes or brackets (words that would read as values)."""
+    text = desc.strip().split(". ")[0].strip().rstrip(".")
+    if not text or re.search(r"[0-9\"'()\[\]{}<>=/`]", text):
+        return None
+    words = [w if len(w) > 1 and w.isupper() else w.lower() for w in text.split()]
+    return " ".join(words) if len(words) >= 2 else None
+
+
+def described(key: str, node: dict[str, Any]) -> list[str]:
+    """Ways to say a field's value with the words of its description, in place of a label: templates
+    with `{V}` for the value and `{U}` for a time unit that a duration in words leaves out ("at most
+    {V} {U} to keep log messages before publishing them", "a time interval of {V} {U} between the
+    retries", "header called {V}"). Empty for descriptions that open in no known way."""
+    desc = node.get("description")
+    if not isinstance(desc, str) or node.get("enum") or node.get("format") or node.get("pattern"):
+        return []
+    text = _first_sentence(desc)
+    if text is None:
+        return []
+    text = re.split(r"[,;:]", text)[0].strip()  # the clause that defines the field
+    kind = node.get("type")
+    out: list[str] = []
+    if kind in ("integer", "number") and len(text.split()) <= 14:  # the whole clause is said
+        if m := _NUMBER_OF.fullmatch(text):
+            bound, rest = m.group(1), m.group(2)
+            words = rest.split()
+            if words[0] in SECOND_WORDS | {"minutes", "hours"}:
+                rest = " ".join([UNIT, *words[1:]]) if words[0] in SECOND_WORDS else rest
+            if bound in ("maximum", "max"):
+                out += [f"at most {{V}} {rest}", f"up to {{V}} {rest}", f"no more than {{V}} {rest}"]
+            elif bound in ("minimum", "min"):
+                out += [f"at least {{V}} {rest}"]
+            else:
+                out += [f"{{V}} {rest}"]
+        elif (m := _SPAN.fullmatch(text)) and (m.group(2) or is_seconds(key, node)):
+            noun, unit, link, rest = m.group(1), m.group(2) or "seconds", m.group(3), m.group(4)
+            u = UNIT if unit in SECOND_WORDS else unit
+            out += [f"{{V}} {u} {link} {rest}", f"a {noun} of {{V}} {u} {link} {rest}"]
+    elif kind == "string" and (m := _NAME_OF.fullmatch(text)):
+        head: list[str] = []
+        for w in m.group(1).split():
+            if w in _NOUN_END or len(head) == 4 or (head and w.endswith(("ed", "ly"))):
+                break
+            head.append(w)
+        if head:
+            n = " ".join(head)
+            out += [f"{n} {{V}}", f"{n} called {{V}}", f"{n} named {{V}}", f"{{V}} as the {n}"]
+    return out
+
+
 def pick_label(key: str, node: dict[str, Any], rng: random.Random, literal: float = 0.4) -> str:
     """The humanised key a `literal` share of the time, else any other way to name the field."""
     options = labels(key, node)

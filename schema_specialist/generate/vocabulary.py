@@ -193,8 +193,8 @@ def described(key: str, node: dict[str, Any]) -> list[str]:
         if m := _NUMBER_OF.fullmatch(text):
             bound, rest = m.group(1), m.group(2)
             words = rest.split()
-            if words[0] in SECOND_WORDS | {"minutes", "hours"}:
-                rest = " ".join([UNIT, *words[1:]]) if words[0] in SECOND_WORDS else rest
+            if words[0] in SECOND_WORDS:  # "at most {V} {U} to keep ...": "2 minutes" then needs no unit
+                rest = " ".join([UNIT, *words[1:]])
             if bound in ("maximum", "max"):
                 out += [f"at most {{V}} {rest}", f"up to {{V}} {rest}", f"no more than {{V}} {rest}"]
             elif bound in ("minimum", "min"):

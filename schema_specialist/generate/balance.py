@@ -86,10 +86,7 @@ class FieldPool:
             for k, x in v.items():
                 child = self.nav.child(node, k)
                 if k not in required and x != {}:
-                    got = self.values.setdefault((path, k), [])
-                    if x not in got:
-                        got.append(x)
-                        del got[:-self.size]
+                    keep(self.values, (path, k), x, self.size)
                 walk(x, child, f"{path}/{k}")
 
         walk(value, self.nav.deref(self.nav.schema.raw), "")
@@ -139,18 +136,20 @@ class ShapePool:
             elif isinstance(v, list):
                 item = self.nav.items(node)
                 for x in v:
-                    self._keep(self.items, path, x)
+                    keep(self.items, path, x, self.size)
                     walk(x, item, f"{path}/*")
             elif isinstance(v, str) and free_text(node):
-                self._keep(self.strings, path, v)
+                keep(self.strings, path, v, self.size)
 
         walk(value, self.nav.deref(self.nav.schema.raw), "")
 
-    def _keep(self, where: dict[str, list[Any]], path: str, v: Any) -> None:
-        got = where.setdefault(path, [])
-        if v not in got:
-            got.append(v)
-            del got[:-self.size]
+
+def keep(where: dict[Any, list[Any]], key: Any, v: Any, size: int) -> None:
+    """Book `v` under `key` once, keeping the newest `size` values."""
+    got = where.setdefault(key, [])
+    if v not in got:
+        got.append(v)
+        del got[:-size]
 
 
 def vary_shape(value: Any, schema: Schema, rng: random.Random, pool: ShapePool, *, max_items: int = 4,

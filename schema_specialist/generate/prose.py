@@ -124,14 +124,8 @@ class ProseWriter:
     def describe(form: str, v: Seg, in_words: bool) -> Mention:
         """A value said with its field's description ("up to 120 seconds to keep log messages before
         publishing them"); a duration in words ("2 minutes") drops the form's unit."""
-        unit = "" if in_words else ("second" if v.text in ("1", "one") else "seconds")
-        out: Mention = []
-        for piece in re.split(r"(\{V\})", form.replace(" " + vocab.UNIT, " " + unit if unit else "")):
-            if piece == "{V}":
-                out.append(v)
-            elif piece:
-                out.append(Seg(DESC, piece))
-        return out
+        unit = "" if in_words else (" second" if v.text in ("1", "one") else " seconds")
+        return _fill(form.replace(" " + vocab.UNIT, unit), None, v, filler=DESC)
 
     def boolean(self, key: str, node: dict[str, Any], value: bool) -> Mention:
         rng = self.rng
@@ -315,15 +309,16 @@ def shared_keys(nav: Any) -> frozenset[str]:
     return _SHARED[sha]
 
 
-def _fill(form: str, lab: Seg, value: Seg | None) -> Mention:
+def _fill(form: str, lab: Seg | None, value: Seg | None, filler: str = TEXT) -> Mention:
+    """The form's `{L}` and `{V}` as the label and value segments, the rest as `filler` segments."""
     out: Mention = []
     for piece in re.split(r"(\{L\}|\{V\})", form):
-        if piece == "{L}":
+        if piece == "{L}" and lab is not None:
             out.append(Seg(LABEL, lab.text))
         elif piece == "{V}" and value is not None:
             out.append(value)
         elif piece:
-            out.append(Seg(TEXT, piece))
+            out.append(Seg(filler, piece))
     return out
 
 

@@ -72,6 +72,8 @@ def _cfg(**kw: Any) -> GenerateConfig:
     kw.setdefault("plausible", False)  # scripted values such as "s1"; test_prose covers the filter
     kw.setdefault("drop_optional", 0.0)
     kw.setdefault("phrases", 0.0)  # exact strings too; test_phrases covers the phrase step
+    kw.setdefault("widen", 0.0)  # and exact dates; test_widen covers the step, the test below the wiring
+    kw.setdefault("widen_dates", 0.0)
     return GenerateConfig(progress=False, **kw)
 
 
@@ -98,6 +100,25 @@ def test_judging_rejects_with_reasons_and_repairs_bounds(tmp_path: Path) -> None
     assert m["acceptance_rate"] == 0.5
     assert m["faithfulness"]["rate"] == 1.0
     assert (out / "card.md").read_text().count("**Q:**") == 3
+
+
+def test_widen_spreads_the_teachers_years_and_codes_its_strings(tmp_path: Path) -> None:
+    """A teacher that dates everything 2022 and writes plain words: `--widen` spreads the years over the
+    grammar's range and puts codes among the words; every pair stays valid and faithful."""
+    schema = {"title": "visit", "type": "object", "additionalProperties": False,
+              "required": ["note", "on"],
+              "properties": {"note": {"type": "string", "maxLength": 40}, "on": {"type": "string", "format": "date"}}}
+    texts = [json.dumps({"note": f"routine check {w}", "on": f"2022-0{1 + i % 9}-1{i % 10}"})
+             for i, w in enumerate(["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"] * 10)]
+    out = tmp_path / "out"
+    m = generate(_schema_file(tmp_path, schema, "visit.json"), out, _cfg(n=40, batch_size=8, widen=0.5, widen_dates=0.5),
+                 teacher=ScriptedTeacher(texts))
+    assert m["settings"]["widen"] == 0.5 and m["settings"]["widen_dates"] == 0.5
+    answers = [json.loads(r["messages"][-1]["content"]) for r in _records(out)]
+    years = Counter(a["on"][:4] for a in answers)
+    assert years["2022"] < len(answers) * 0.8 and len(years) > 5
+    assert any(any(ch.isdigit() for ch in a["note"]) for a in answers)
+    assert m["faithfulness"]["rate"] == 1.0
 
 
 def test_records_are_chat_messages_without_schema_and_questions_state_values(tmp_path: Path) -> None:

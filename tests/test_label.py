@@ -66,6 +66,8 @@ def _cfg(**kw: Any) -> GenerateConfig:
     kw.setdefault("balance", False)
     kw.setdefault("plausible", False)
     kw.setdefault("drop_optional", 0.0)
+    kw.setdefault("widen", 0.0)
+    kw.setdefault("widen_dates", 0.0)
     kw.setdefault("n", 0)
     return GenerateConfig(progress=False, **kw)
 

@@ -57,6 +57,12 @@ import click
                    "one field to the whole schema; 0 keeps the teacher's.")
 @click.option("--drop-optional", type=click.FloatRange(0, 1), default=0.25, show_default=True,
               help="Chance that each optional property is left out of an instance.")
+@click.option("--widen", type=click.FloatRange(0, 1), default=0.15, show_default=True,
+              help="Chance that a free-text string gets codes among its words ('Q3', '4821'): a small teacher "
+                   "writes plain words, and its student then cut a task called 'A0 0 0' after 'A0'.")
+@click.option("--widen-dates", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Chance that a date or date-time is drawn again (any year 1900-2099, month, day, time of "
+                   "day): a small teacher dates everything 2017-2023, and its student then rewrote 1933 as 2020.")
 @click.option("--inputs", "inputs", multiple=True, type=click.Path(dir_okay=False, path_type=str),
               help="Your own requests to label first (repeatable): one a line (.txt), or JSONL (.jsonl) "
                    "{\"question\": ..., \"answer\": ...?}. The teacher answers each under the schema's "
@@ -78,7 +84,8 @@ def command(schema: str, n: int | None, out: str | None, teacher: str, engine: s
             dtype: str, temperature: float, max_new_tokens: int, max_candidates: int | None, time_budget: float | None,
             workers: int, threads: int | None, allow_remote_refs: bool, balance: bool, vary_shape: bool, lengthen: float,
             phrases: float, vary_numbers: bool, shuffle_fields: float,
-            plausible: bool, prose_share: float, fill_optional: float, drop_optional: float, inputs: tuple[str, ...],
+            plausible: bool, prose_share: float, fill_optional: float, drop_optional: float, widen: float,
+            widen_dates: float, inputs: tuple[str, ...],
             focus: str | None, focus_share: float, paraphrase: float | None, overwrite: bool, quiet: bool) -> None:
     """Write question -> JSON pairs for SCHEMA (resumes an interrupted run)."""
     from ..generate import GenerateConfig, default_out_dir, generate
@@ -93,7 +100,8 @@ def command(schema: str, n: int | None, out: str | None, teacher: str, engine: s
                          progress=not quiet, time_budget=time_budget, balance=balance, vary_shape=vary_shape,
                          lengthen=lengthen, phrases=phrases, vary_numbers=vary_numbers,
                          shuffle_fields=shuffle_fields, plausible=plausible, prose_share=prose_share,
-                         fill_optional=fill_optional, drop_optional=drop_optional, inputs=list(inputs), focus=focus,
+                         fill_optional=fill_optional, drop_optional=drop_optional, widen=widen,
+                         widen_dates=widen_dates, inputs=list(inputs), focus=focus,
                          focus_share=focus_share, paraphrase=paraphrase)
     target = out or str(default_out_dir(load_schema(schema, allow_remote=allow_remote_refs)))
     m = generate(schema, target, cfg)

@@ -6,7 +6,9 @@
    engine ignored are repaired; what stays invalid is rejected with its reason.
 3. Free-text strings are tidied and judged plausible (`plausible`); enum and boolean values are drawn
    again (`balance`), list lengths spread, a share of free-text strings swapped for drawn phrases of
-   1-8 words (`phrases`: the teacher writes two) and some optional fields left out. The question is
+   1-8 words (`phrases`: the teacher writes two), half the dates drawn again over 1900-2099 and some
+   strings given codes among their words (`widen`: what the teacher never writes) and some optional fields
+   left out. The question is
    written from the instance and the schema's words, mostly in prose (`questions`, `prose`), and the
    round trip is checked: every value of the answer must be recoverable from the question (faithfulness).
    With `--paraphrase SHARE`, that share of accepted template questions is rewritten by the teacher and
@@ -67,6 +69,7 @@ from .phrases import rephrase
 from .plausible import implausible, tidy_strings
 from .questions import SchemaNav, answer_text, missing_facts, render, title_of
 from .repair import repair
+from .widen import widen
 
 TOPICS = [
     "a small business", "a hospital", "a university lab", "an online shop", "a logistics company",
@@ -114,6 +117,8 @@ class GenerateConfig:
     fill_optional: float = 1.0  # top of the chance (per instance, uniform below it) that an optional property
     # the teacher left out is added from another accepted instance (`balance.fill_optional`)
     drop_optional: float = 0.25  # chance that each optional property is left out of an instance
+    widen: float = 0.15  # chance each free-text string gets codes among its words (`generate.widen`)
+    widen_dates: float = 0.5  # chance each date or date-time is drawn again over 1900-2099 (`generate.widen`)
     inputs: list[str] = field(default_factory=list)  # the user's request files, labelled before -n tops up
     focus: str | None = None  # an eval report.json whose failures new candidates lean toward
     focus_share: float = 0.75  # share of new candidates bent toward a failing path (and of styles drawn)
@@ -293,6 +298,9 @@ class _Run:
             self.fields.add(value)
             frng = random.Random(f"{self.cfg.seed}:{candidate}:g")
             value = fill_optional(value, self.schema, frng, self.fields, self.cfg.fill_optional * frng.random())
+        if self.cfg.widen or self.cfg.widen_dates:
+            value = widen(value, self.schema, random.Random(f"{self.cfg.seed}:{candidate}:w"), self.cfg.widen,
+                          self.cfg.widen_dates)
         whole = value
         value = drop_optional(value, self.schema, random.Random(f"{self.cfg.seed}:{candidate}:o"),
                               self.cfg.drop_optional)

@@ -61,7 +61,8 @@ def _teacher() -> Iterator[str]:
 
 def _generate(tmp_path: Path, url: str, out: Path, *args: str) -> None:
     result = CliRunner().invoke(main, ["generate", str(_schema_file(tmp_path)), "-o", str(out), "--teacher", url,
-                                       "--quiet", "--no-plausible", "--no-vary-shape", "--phrases", "0", *args])
+                                       "--quiet", "--no-plausible", "--no-vary-shape", "--phrases", "0",
+                                       "--widen", "0", *args])
     assert result.exit_code == 0, result.output
 
 

@@ -79,7 +79,7 @@ def test_pipeline_renders_the_question_from_the_phrase(tmp_path: Path) -> None:
 
     def run(share: float, name: str) -> list[dict[str, Any]]:
         generate(path, tmp_path / name, GenerateConfig(n=30, batch_size=10, progress=False, balance=False,
-                                                       plausible=False, phrases=share),
+                                                       plausible=False, phrases=share, widen=0.0),
                  teacher=ScriptedTeacher(texts))
         return _records(tmp_path / name)
 

@@ -60,9 +60,9 @@ import click
 @click.option("--widen", type=click.FloatRange(0, 1), default=0.15, show_default=True,
               help="Chance that a free-text string gets codes among its words ('Q3', '4821'): a small teacher "
                    "writes plain words, and its student then cut a task called 'A0 0 0' after 'A0'.")
-@click.option("--widen-dates", type=click.FloatRange(0, 1), default=0.5, show_default=True,
-              help="Chance that a date or date-time is drawn again (any year 1900-2099, month, day, time of "
-                   "day): a small teacher dates everything 2017-2023, and its student then rewrote 1933 as 2020.")
+@click.option("--widen-dates", type=click.FloatRange(0, 1), default=0.15, show_default=True,
+              help="Chance that a date or date-time gets its year drawn again over 1900-2099: a small teacher "
+                   "dates everything 2017-2023, and its student then rewrote 1933 as 2020.")
 @click.option("--inputs", "inputs", multiple=True, type=click.Path(dir_okay=False, path_type=str),
               help="Your own requests to label first (repeatable): one a line (.txt), or JSONL (.jsonl) "
                    "{\"question\": ..., \"answer\": ...?}. The teacher answers each under the schema's "

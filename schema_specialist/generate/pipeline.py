@@ -6,7 +6,7 @@
    engine ignored are repaired; what stays invalid is rejected with its reason.
 3. Free-text strings are tidied and judged plausible (`plausible`); enum and boolean values are drawn
    again (`balance`), list lengths spread, a share of free-text strings swapped for drawn phrases of
-   1-8 words (`phrases`: the teacher writes two), half the dates drawn again over 1900-2099 and some
+   1-8 words (`phrases`: the teacher writes two), some dates' years drawn over 1900-2099 and some
    strings given codes among their words (`widen`: what the teacher never writes) and some optional fields
    left out. The question is
    written from the instance and the schema's words, mostly in prose (`questions`, `prose`), and the
@@ -118,7 +118,7 @@ class GenerateConfig:
     # the teacher left out is added from another accepted instance (`balance.fill_optional`)
     drop_optional: float = 0.25  # chance that each optional property is left out of an instance
     widen: float = 0.15  # chance each free-text string gets codes among its words (`generate.widen`)
-    widen_dates: float = 0.5  # chance each date or date-time is drawn again over 1900-2099 (`generate.widen`)
+    widen_dates: float = 0.15  # chance each date or date-time gets its year drawn over 1900-2099 (`generate.widen`)
     inputs: list[str] = field(default_factory=list)  # the user's request files, labelled before -n tops up
     focus: str | None = None  # an eval report.json whose failures new candidates lean toward
     focus_share: float = 0.75  # share of new candidates bent toward a failing path (and of styles drawn)

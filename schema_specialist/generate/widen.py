@@ -2,11 +2,10 @@
 
 The 135M teacher dates nearly every report 2017-2023 and writes free text as plain words. A student
 trained on that "corrects" a 1933 date to 2020 and cuts a task called `A0 0 0` after `A0`: it learned
-what values usually look like, not to copy the one in the request. `widen` draws a share of dates and
-date-times again over the range the decoding grammar allows (any year 1900-2099, month, day and time of
-day: a teacher's date carries no fact the student needs), and mixes codes (digits, letter-digit tags,
-mixed-case tokens) into a share of free-text strings. The question is rendered
-from the widened value, so the round trip holds; the widened value is validated again.
+what values usually look like, not to copy the one in the request. `widen` draws the year of a share of
+dates and date-times again over the range the decoding grammar allows (1900-2099), and mixes codes
+(digits, letter-digit tags, mixed-case tokens) into a share of free-text strings. The question is
+rendered from the widened value, so the round trip holds; the widened value is validated again.
 """
 
 from __future__ import annotations
@@ -23,28 +22,19 @@ from .questions import SchemaNav, free_text
 
 YEARS = (1900, 2099)  # the years `grammar.FORMAT_PATTERNS` lets a date run over
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
-_CLOCK = re.compile(r"T\d{2}:\d{2}:\d{2}")
 MAX_CHARS = 64  # where the schema sets no maxLength (as `phrases`)
 
 
 def redate(text: str, rng: random.Random) -> str:
-    """`text` (a date or date-time) drawn again: year over `YEARS`, month, day, and the time of day (on the
-    hour a third of the time: people write "at 10:00"); the teacher's fraction and offset stay. `text` where
-    it does not start with a date."""
+    """`text` (a date or date-time) with its year drawn over `YEARS`; `text` where it does not start with a
+    date, or the day does not exist in the drawn year (29 February)."""
     m = _DATE.match(text)
     if not m:
         return text
-    year, month = rng.randint(*YEARS), rng.randint(1, 12)
-    day = rng.randint(1, calendar.monthrange(year, month)[1])
-    out = f"{year:04d}-{month:02d}-{day:02d}"
-    clock = _CLOCK.match(text, 10)
-    if clock:
-        hour = rng.randint(0, 23)
-        minute, second = (0, 0) if rng.random() < 1 / 3 else (rng.randint(0, 59), rng.randint(0, 59))
-        out += f"T{hour:02d}:{minute:02d}:{second:02d}{text[clock.end():]}"
-    else:
-        out += text[10:]
-    return out
+    year = rng.randint(*YEARS)
+    if int(m.group(3)) > calendar.monthrange(year, int(m.group(2)))[1]:
+        return text
+    return f"{year:04d}{text[4:]}"
 
 
 def code(rng: random.Random) -> str:
@@ -74,8 +64,8 @@ def coded(text: str, node: dict[str, Any], rng: random.Random) -> str:
     return result if low <= len(result) <= high else text
 
 
-def widen(value: Any, schema: Schema, rng: random.Random, share: float, dates: float = 0.5) -> Any:
-    """A copy of `value` with each date/date-time drawn again with chance `dates` and each free-text string
+def widen(value: Any, schema: Schema, rng: random.Random, share: float, dates: float = 0.15) -> Any:
+    """A copy of `value` with each date/date-time's year drawn again with chance `dates` and each free-text string
     coded with chance `share`; `value` itself when nothing changed or the result is invalid."""
     if share <= 0 and dates <= 0:
         return value

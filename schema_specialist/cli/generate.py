@@ -58,8 +58,7 @@ import click
 @click.option("--drop-optional", type=click.FloatRange(0, 1), default=0.25, show_default=True,
               help="Chance that each optional property is left out of an instance.")
 @click.option("--widen", type=click.FloatRange(0, 1), default=0.15, show_default=True,
-              help="Chance that a free-text string gets codes among its words ('Q3', '4821'): a small teacher "
-                   "writes plain words, and its student then cut a task called 'A0 0 0' after 'A0'.")
+              help="Chance that a free-text string gets codes among its words ('Q3', '4821', 'x7Kq').")
 @click.option("--widen-dates", type=click.FloatRange(0, 1), default=0.15, show_default=True,
               help="Chance that a date or date-time gets its year drawn again over 1900-2099: a small teacher "
                    "dates everything 2017-2023, and its student then rewrote 1933 as 2020.")

@@ -111,8 +111,8 @@ def test_widen_spreads_the_teachers_years_and_codes_its_strings(tmp_path: Path) 
     texts = [json.dumps({"note": f"routine check {w}", "on": f"2022-0{1 + i % 9}-1{i % 10}"})
              for i, w in enumerate(["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"] * 10)]
     out = tmp_path / "out"
-    m = generate(_schema_file(tmp_path, schema, "visit.json"), out, _cfg(n=40, batch_size=8, widen=0.5, widen_dates=0.5),
-                 teacher=ScriptedTeacher(texts))
+    cfg = _cfg(n=40, batch_size=8, widen=0.5, widen_dates=0.5)
+    m = generate(_schema_file(tmp_path, schema, "visit.json"), out, cfg, teacher=ScriptedTeacher(texts))
     assert m["settings"]["widen"] == 0.5 and m["settings"]["widen_dates"] == 0.5
     answers = [json.loads(r["messages"][-1]["content"]) for r in _records(out)]
     years = Counter(a["on"][:4] for a in answers)

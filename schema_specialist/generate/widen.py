@@ -18,11 +18,11 @@ from typing import Any
 
 from ..bounds import int_keyword
 from ..schema import Schema
+from .phrases import MAX_CHARS
 from .questions import SchemaNav, free_text
 
 YEARS = (1900, 2099)  # the years `grammar.FORMAT_PATTERNS` lets a date run over
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
-MAX_CHARS = 64  # where the schema sets no maxLength (as `phrases`)
 
 
 def redate(text: str, rng: random.Random) -> str:
@@ -64,7 +64,7 @@ def coded(text: str, node: dict[str, Any], rng: random.Random) -> str:
     return result if low <= len(result) <= high else text
 
 
-def widen(value: Any, schema: Schema, rng: random.Random, share: float, dates: float = 0.15) -> Any:
+def widen(value: Any, schema: Schema, rng: random.Random, share: float, dates: float) -> Any:
     """A copy of `value` with each date/date-time's year drawn again with chance `dates` and each free-text string
     coded with chance `share`; `value` itself when nothing changed or the result is invalid."""
     if share <= 0 and dates <= 0:
@@ -78,7 +78,7 @@ def widen(value: Any, schema: Schema, rng: random.Random, share: float, dates: f
             item = nav.items(node)
             return [walk(x, item) for x in v]
         if isinstance(v, str):
-            roll = rng.random()
+            roll = rng.random()  # one draw for every string, of any kind, so each kind's draws stay put
             if node.get("format") in ("date", "date-time") and "enum" not in node and "const" not in node:
                 return redate(v, rng) if roll < dates else v
             if free_text(node) and roll < share:

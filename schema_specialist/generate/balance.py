@@ -16,28 +16,21 @@ from typing import Any
 from ..bounds import number_bounds
 from ..schema import Schema
 from . import vocabulary as vocab
-from .questions import SchemaNav, free_text
+from .questions import SchemaNav, free_text, map_leaves
 
 
 def rebalance(value: Any, schema: Schema, rng: random.Random) -> Any:
     """A copy of `value` with enum and boolean leaves drawn uniformly; `value` itself when that is invalid."""
-    nav = SchemaNav(schema)
-    out = _walk(value, nav.deref(schema.raw), nav, rng)
+    def leaf(v: Any, node: dict[str, Any], key: str, path: str) -> Any:
+        enum = node.get("enum")
+        if isinstance(enum, list) and enum and v in enum:
+            return rng.choice(enum)
+        if isinstance(v, bool) and node.get("type") == "boolean":
+            return rng.random() < 0.5
+        return v
+
+    out = map_leaves(value, SchemaNav(schema), leaf)
     return out if out != value and schema.is_valid(out) else value
-
-
-def _walk(value: Any, node: dict[str, Any], nav: SchemaNav, rng: random.Random) -> Any:
-    enum = node.get("enum")
-    if isinstance(enum, list) and enum and value in enum and not isinstance(value, dict | list):
-        return rng.choice(enum)
-    if isinstance(value, bool) and node.get("type") == "boolean":
-        return rng.random() < 0.5
-    if isinstance(value, dict):
-        return {k: _walk(v, nav.child(node, k), nav, rng) for k, v in value.items()}
-    if isinstance(value, list):
-        item = nav.items(node)
-        return [_walk(v, item, nav, rng) for v in value]
-    return value
 
 
 def drop_optional(value: Any, schema: Schema, rng: random.Random, share: float) -> Any:
@@ -286,14 +279,7 @@ def vary_numbers(value: Any, schema: Schema, rng: random.Random, pool: NumberPoo
     stands for a field: a student trained on a teacher's 0, 1 and 100 copies a digit or two of "140,000"
     and never sees "55%" for 0.55.
     Numbers a teacher varies are left as they are. `value` itself when the result is invalid."""
-    nav = SchemaNav(schema)
-
-    def walk(v: Any, node: dict[str, Any], key: str, path: str) -> Any:
-        if isinstance(v, dict):
-            return {k: walk(x, nav.child(node, k), k, f"{path}/{k}") for k, x in v.items()}
-        if isinstance(v, list):
-            item = nav.items(node)
-            return [walk(x, item, key, f"{path}/*") for x in v]
+    def leaf(v: Any, node: dict[str, Any], key: str, path: str) -> Any:
         if isinstance(v, int | float) and not isinstance(v, bool):
             share, size_share = pool.shares(path, float(v))
             lo, hi, _, _ = number_bounds(node)
@@ -307,5 +293,5 @@ def vary_numbers(value: Any, schema: Schema, rng: random.Random, pool: NumberPoo
                 return v if drawn is None else drawn
         return v
 
-    out = walk(value, nav.deref(schema.raw), "", "")
+    out = map_leaves(value, SchemaNav(schema), leaf)
     return out if out != value and schema.is_valid(out) else value

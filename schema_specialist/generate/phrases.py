@@ -20,7 +20,7 @@ from typing import Any
 from ..bounds import int_keyword
 from ..schema import Schema
 from .plausible import string_problem
-from .questions import SchemaNav, free_text
+from .questions import SchemaNav, free_text, map_leaves
 
 # Word counts of a drawn phrase: broad on purpose (one word to a short sentence), not fitted to any file.
 LENGTHS = (1, 2, 3, 4, 5, 6, 7, 8)
@@ -77,14 +77,7 @@ def rephrase(value: Any, schema: Schema, rng: random.Random, share: float, *, tr
     `value` itself when nothing changed or the result is invalid."""
     if share <= 0:
         return value
-    nav = SchemaNav(schema)
-
-    def walk(v: Any, node: dict[str, Any], key: str) -> Any:
-        if isinstance(v, dict):
-            return {k: walk(x, nav.child(node, k), k) for k, x in v.items()}
-        if isinstance(v, list):
-            item = nav.items(node)
-            return [walk(x, item, key) for x in v]
+    def leaf(v: Any, node: dict[str, Any], key: str, path: str) -> Any:
         if isinstance(v, str) and free_text(node) and rng.random() < share:
             words = rng.choices(LENGTHS, LENGTH_WEIGHTS)[0]
             for _ in range(tries):
@@ -94,5 +87,5 @@ def rephrase(value: Any, schema: Schema, rng: random.Random, share: float, *, tr
                 words = max(1, words - 1)
         return v
 
-    out = walk(value, nav.deref(schema.raw), "")
+    out = map_leaves(value, SchemaNav(schema), leaf)
     return out if out != value and schema.is_valid(out) else value

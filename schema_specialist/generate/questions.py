@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -274,6 +274,19 @@ def facts(value: Any, nav: SchemaNav | None, node: Any = None, key: str = "",
             yield from facts(v, nav, item, key, f"{path}/{i}")
     else:
         yield path or "/", value, here, key
+
+
+def map_leaves(value: Any, nav: SchemaNav, leaf: Callable[[Any, dict[str, Any], str, str], Any],
+               node: dict[str, Any] | None = None, key: str = "", path: str = "") -> Any:
+    """A copy of `value` with every scalar replaced by `leaf(scalar, schema node, key, path)`, objects and
+    lists rebuilt in their order (a list item keeps its list's key; its path ends in `/*`)."""
+    here = nav.deref(nav.schema.raw) if node is None else node
+    if isinstance(value, dict):
+        return {k: map_leaves(v, nav, leaf, nav.child(here, k), k, f"{path}/{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        item = nav.items(here)
+        return [map_leaves(v, nav, leaf, item, key, f"{path}/*") for v in value]
+    return leaf(value, here, key, path)
 
 
 def answer_text(instance: Any, schema: Schema, top: list[str] | None = None) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 from ..bounds import int_keyword
 from ..schema import Schema
 from .phrases import MAX_CHARS
-from .questions import SchemaNav, free_text
+from .questions import SchemaNav, free_text, map_leaves
 
 YEARS = (1900, 2099)  # the years `grammar.FORMAT_PATTERNS` lets a date run over
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
@@ -69,14 +69,7 @@ def widen(value: Any, schema: Schema, rng: random.Random, share: float, dates: f
     coded with chance `share`; `value` itself when nothing changed or the result is invalid."""
     if share <= 0 and dates <= 0:
         return value
-    nav = SchemaNav(schema)
-
-    def walk(v: Any, node: dict[str, Any]) -> Any:
-        if isinstance(v, dict):
-            return {k: walk(x, nav.child(node, k)) for k, x in v.items()}
-        if isinstance(v, list):
-            item = nav.items(node)
-            return [walk(x, item) for x in v]
+    def leaf(v: Any, node: dict[str, Any], key: str, path: str) -> Any:
         if isinstance(v, str):
             roll = rng.random()  # one draw for every string, of any kind, so each kind's draws stay put
             if node.get("format") in ("date", "date-time") and "enum" not in node and "const" not in node:
@@ -85,5 +78,5 @@ def widen(value: Any, schema: Schema, rng: random.Random, share: float, dates: f
                 return coded(v, node, rng)
         return v
 
-    out = walk(value, nav.deref(schema.raw))
+    out = map_leaves(value, SchemaNav(schema), leaf)
     return out if out != value and schema.is_valid(out) else value

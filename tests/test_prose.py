@@ -165,7 +165,19 @@ def test_utc_timestamps_said_in_words_are_recovered(text: str, said: bool) -> No
              "metrics": {"tokens_used": 5200, "cost_usd": 0.42, "tool_calls": 12}, "incidents": []}
     question = f"agent-042 nightly run done {text}, 5200 tokens, $0.42, 12 tool calls, no incidents"
     assert (missing_facts(question, value, schema) == []) is said
-    assert vocab.datetime_words("2026-03-03T14:05:00+02:00") == []  # words name UTC only
+
+
+@pytest.mark.parametrize(("value", "words", "not_it"), [
+    ("2026-03-03T14:05:00+02:00", "March 3, 2026 at 14:05 UTC+02:00", "March 3, 2026 at 14:05 UTC"),
+    ("2026-03-03T14:05:00Z", "March 3, 2026 at 14:05 UTC", "March 3, 2026 at 14:05 UTC+02:00"),
+    ("2052-07-10T10:14:16.2-11:00", "10 Jul 2052 10:14:16.2 UTC-11:00", "10 Jul 2052 10:14:16 UTC-11:00"),
+    ("2022-12-11T03:22:00.000Z", "03:22:00.000 UTC on December 11, 2022", "03:22 UTC on December 11, 2022"),
+])
+def test_offsets_and_fractions_are_said_with_the_clock(value: str, words: str, not_it: str) -> None:
+    """A timestamp with an offset or a fraction is said in words too, and the words name only that one."""
+    assert words in vocab.datetime_words(value) and not_it not in vocab.datetime_words(value)
+    assert vocab.date_stated(f"reported {words}, thanks", value)
+    assert not vocab.date_stated(f"reported {not_it}, thanks", value)
 
 
 def test_short_numbers_and_durations_never_round() -> None:

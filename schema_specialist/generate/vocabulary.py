@@ -411,23 +411,27 @@ def date_words(value: str) -> list[str]:
 
 
 def datetime_words(value: str) -> list[str]:
-    """The ways people write a UTC timestamp (`2026-03-03T14:05:00Z`) in words: "March 3, 2026 at 14:05
-    UTC", "14:05 UTC on 3 Mar 2026", ... (empty unless the value is in UTC with a `Z`, so the words name
-    exactly one timestamp)."""
-    m = re.fullmatch(r"(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2}):(\d{2})Z", value)
+    """The ways people write an RFC 3339 timestamp in words: `2026-03-03T14:05:00Z` as "March 3, 2026 at
+    14:05 UTC", "14:05 UTC on 3 Mar 2026", ...; a fraction stays on the seconds ("14:05:00.25 UTC") and an
+    offset follows UTC ("14:05 UTC-05:00"), so the words name exactly one timestamp (empty for anything
+    else)."""
+    m = re.fullmatch(r"(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})", value)
     if not m or int(m.group(2)) > 23 or int(m.group(3)) > 59:
         return []
-    clock = f"{m.group(2)}:{m.group(3)}" + (f":{m.group(4)}" if m.group(4) != "00" else "")
+    hour, minute, second, fraction, zone = m.group(2, 3, 4, 5, 6)
+    clock = f"{hour}:{minute}" + (f":{second}{fraction or ''}" if second != "00" or fraction else "")
+    utc = "UTC" if zone == "Z" else f"UTC{zone}"
     out = []
     for day in date_words(m.group(1)):
-        out += [f"{day} at {clock} UTC", f"{day}, {clock} UTC", f"{clock} UTC on {day}", f"{day} {clock} UTC"]
+        out += [f"{day} at {clock} {utc}", f"{day}, {clock} {utc}", f"{clock} {utc} on {day}",
+                f"{day} {clock} {utc}"]
     return out
 
 
 def date_stated(text: str, value: str) -> bool:
     """Whether `text` states the ISO date or UTC timestamp `value` in words (`date_words`, `datetime_words`)."""
     low = text.lower()
-    return any(re.search(rf"(?<![\w]){re.escape(w.lower())}(?![\w])", low)
+    return any(re.search(rf"(?<![\w]){re.escape(w.lower())}(?![\w]|[+-]\d)", low)  # "UTC" is not "UTC+02:00"
                for w in date_words(value) + datetime_words(value))
 
 

@@ -340,7 +340,13 @@ def test_a_client_that_goes_away_leaves_the_queue(served: tuple[str, Any], strea
         # queued, not decoded (or already settled: the hang-up may reach the batcher before this line)
         stats = batcher.stats()
         assert stats["waiting"] + stats["running"] == 1 or batcher.cancelled == cancelled + 1
-        _wait_until(lambda: batcher.stats()["waiting"] == 0 or batcher.cancelled > cancelled)
+
+        def hung_up() -> bool:  # the server has seen the hang-up: only then may the model decode again
+            with batcher._cond:  # admission may move the job from the queue to the batch meanwhile
+                jobs = [*batcher._waiting, *batcher._running]
+            return batcher.cancelled > cancelled or any(job.cancelled for job in jobs)
+
+        _wait_until(hung_up)
     _wait_until(lambda: batcher.cancelled == cancelled + 1)
     assert batcher.stats()["running"] == 0
 

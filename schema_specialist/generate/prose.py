@@ -289,37 +289,29 @@ _SHARED: dict[str, frozenset[str]] = {}
 _SHARED_LABELS: dict[str, dict[str, frozenset[str]]] = {}
 
 
-def _objects(nav: Any) -> list[dict[str, Any]]:
-    """The `properties` of every object the schema declares (through `$ref`s, arrays, 6 levels deep)."""
-    found: list[dict[str, Any]] = []
-
-    def walk(n: Any, depth: int) -> None:
-        if depth > 6:
-            return
-        n = nav.deref(n)
-        props = n.get("properties")
-        if isinstance(props, dict):
-            found.append(props)
-            for sub in props.values():
-                walk(sub, depth + 1)
-        elif isinstance(n.get("items"), dict):
-            walk(n["items"], depth + 1)
-
-    walk(nav.schema.raw, 0)
-    return found
-
-
 def shared_labels(nav: Any) -> dict[str, frozenset[str]]:
     """For each property key, the labels (`vocabulary.labels`) that a sibling property of the same
     object also has: "tests" for both tests_run and tests_failed would not say which count it is."""
     sha = nav.schema.sha256
     if sha not in _SHARED_LABELS:
         out: dict[str, set[str]] = {}
-        for props in _objects(nav):
-            names = {k: set(vocab.labels(k, nav.deref(sub))) for k, sub in props.items() if isinstance(sub, dict)}
-            for k, mine in names.items():
-                others = set().union(*(v for o, v in names.items() if o != k))
-                out.setdefault(k, set()).update(mine & others)
+
+        def walk(n: Any, depth: int) -> None:
+            if depth > 6:
+                return
+            n = nav.deref(n)
+            props = n.get("properties")
+            if isinstance(props, dict):
+                names = {k: set(vocab.labels(k, nav.deref(sub))) for k, sub in props.items() if isinstance(sub, dict)}
+                for k, mine in names.items():
+                    others = set().union(*(v for o, v in names.items() if o != k))
+                    out.setdefault(k, set()).update(mine & others)
+                for sub in props.values():
+                    walk(sub, depth + 1)
+            elif isinstance(n.get("items"), dict):
+                walk(n["items"], depth + 1)
+
+        walk(nav.schema.raw, 0)
         if len(_SHARED_LABELS) > 256:
             _SHARED_LABELS.clear()
         _SHARED_LABELS[sha] = {k: frozenset(v) for k, v in out.items()}
@@ -332,9 +324,20 @@ def shared_keys(nav: Any) -> frozenset[str]:
     sha = nav.schema.sha256
     if sha not in _SHARED:
         counts: dict[str, int] = {}
-        for props in _objects(nav):
-            for k in props:
-                counts[k] = counts.get(k, 0) + 1
+
+        def walk(n: Any, depth: int) -> None:
+            if depth > 6:
+                return
+            n = nav.deref(n)
+            props = n.get("properties")
+            if isinstance(props, dict):
+                for k, sub in props.items():
+                    counts[k] = counts.get(k, 0) + 1
+                    walk(sub, depth + 1)
+            elif isinstance(n.get("items"), dict):
+                walk(n["items"], depth + 1)
+
+        walk(nav.schema.raw, 0)
         if len(_SHARED) > 256:
             _SHARED.clear()
         _SHARED[sha] = frozenset(k for k, c in counts.items() if c > 1)

@@ -93,48 +93,6 @@ def test_labels_come_from_the_schema_words() -> None:
     assert names[0] == "cost usd" and "cost" in names and "spend in us dollars" in names
 
 
-
-@pytest.mark.parametrize(("key", "node", "split"), [
-    ("tokens_used", {"type": "integer"}, ("tokens", "used")),
-    ("minutes_taken", {"type": "number"}, ("minutes", "took")),
-    ("tests_run", {"type": "integer"}, ("tests", "ran")),
-    ("files_changed", {"type": "integer", "minimum": 0}, ("files", "changed")),
-    ("days_left", {"type": "integer"}, None),  # "left" is "remaining", no participle of a count
-    ("max_allowed", {"type": "integer"}, None),  # a limit, not a count of things
-    ("amount_paid", {"type": "number"}, None),  # no plural noun: "paid 5 amount" is no English
-    ("email_verified", {"type": "boolean"}, None),  # a flag: the participle is its meaning
-    ("tokens_used", {"type": "string"}, None),
-    ("cost_usd", {"type": "number"}, None),
-])
-def test_a_count_is_named_by_its_noun_and_said_with_its_verb(key: str, node: dict[str, Any],
-                                                            split: tuple[str, str] | None) -> None:
-    assert vocab.participle_split(key, node) == split
-    names = vocab.labels(key, node)
-    if split is not None:  # "5200 tokens": the noun heads the key, not the participle ("used")
-        assert split[0] in names and key.split("_")[-1] not in names
-
-
-def test_a_label_two_sibling_fields_share_is_never_used() -> None:
-    """tests_run and tests_failed are both "tests" by their noun: neither is ever said as bare "tests",
-    while files_changed is "7 files"; the counts are said with their verbs ("ran 1204 tests")."""
-    from schema_specialist.generate.prose import ProseWriter, shared_labels
-
-    schema = load_schema(EXAMPLES[0].parent / "build_report.json")
-    nav = SchemaNav(schema)
-    assert shared_labels(nav)["tests_run"] == {"tests"} and not shared_labels(nav)["files_changed"]
-    writer = ProseWriter(nav, random.Random(0))
-    root = nav.deref(schema.raw)
-    said = {k: {writer.label(k, nav.child(root, k)) for _ in range(300)} for k in ("tests_run", "files_changed")}
-    assert "tests" not in said["tests_run"] and "files" in said["files_changed"]
-    value = {"build_id": "B-4821", "branch": "main", "outcome": "passed", "tests_run": 1204, "tests_failed": 3,
-             "files_changed": 7, "finished_at": "2026-11-30T14:02:11Z"}
-    prose = [render(value, schema, random.Random(i), prose_share=1.0).question for i in range(200)]
-    assert all(not missing_facts(q, value, schema) for q in prose)
-    low = [q.lower() for q in prose]
-    assert any("ran 1204 tests" in q or "ran 1,204 tests" in q for q in low)
-    assert any("failed 3 tests" in q for q in low) and any("changed 7 files" in q for q in low)
-
-
 ITEM: dict[str, Any] = {"type": "object", "properties": {"summary": {"type": "string", "minLength": 3},
                                                          "code": {"type": "string", "pattern": "^[A-Z]{3}$"}}}
 

@@ -20,7 +20,6 @@ from . import vocabulary as vocab
 
 TEXT, LABEL, VALUE, DESC = "text", "label", "value", "desc"
 DESCRIBED = 0.4  # share of fields said with their description's words, where it defines them
-COUNTED = 0.35  # share of counts keyed noun + participle (tokens_used) said with the verb ("used 5200 tokens")
 
 
 @dataclass
@@ -90,7 +89,7 @@ class ProseWriter:
         return vocab.spell_string(str(value), rng)
 
     def label(self, key: str, node: dict[str, Any]) -> str:
-        return vocab.pick_label(key, node, self.rng, exclude=shared_labels(self.nav).get(key, frozenset()))
+        return vocab.pick_label(key, node, self.rng)
 
     def scalar(self, key: str, node: dict[str, Any], value: Any) -> Mention:
         """One field with a scalar value, in one of the ways people say it."""
@@ -106,10 +105,6 @@ class ProseWriter:
             rest = " ".join(w for w in vocab.humanize(key).split() if w not in vocab.SECOND_WORDS)
             lead = rng.choice(["every ", "after ", "", "each ", "interval of "])
             return [Seg(LABEL, rest), Seg(TEXT, " " + lead), v] if rest else [Seg(TEXT, lead), v]
-        if (split := vocab.participle_split(key, node)) and rng.random() < COUNTED:
-            # "used 5200 tokens", "took 12 minutes": the count said with its key's verb and noun
-            noun, past = split
-            return _fill(f"{past} {{V}} {noun}", None, v, filler=DESC)
         lab = Seg(LABEL, self.label(key, node))
         if _self_evident(node) and rng.random() < 0.45:
             if node.get("enum"):
@@ -286,36 +281,6 @@ class ProseWriter:
 
 
 _SHARED: dict[str, frozenset[str]] = {}
-_SHARED_LABELS: dict[str, dict[str, frozenset[str]]] = {}
-
-
-def shared_labels(nav: Any) -> dict[str, frozenset[str]]:
-    """For each property key, the labels (`vocabulary.labels`) that a sibling property of the same
-    object also has: "tests" for both tests_run and tests_failed would not say which count it is."""
-    sha = nav.schema.sha256
-    if sha not in _SHARED_LABELS:
-        out: dict[str, set[str]] = {}
-
-        def walk(n: Any, depth: int) -> None:
-            if depth > 6:
-                return
-            n = nav.deref(n)
-            props = n.get("properties")
-            if isinstance(props, dict):
-                names = {k: set(vocab.labels(k, nav.deref(sub))) for k, sub in props.items() if isinstance(sub, dict)}
-                for k, mine in names.items():
-                    others = set().union(*(v for o, v in names.items() if o != k))
-                    out.setdefault(k, set()).update(mine & others)
-                for sub in props.values():
-                    walk(sub, depth + 1)
-            elif isinstance(n.get("items"), dict):
-                walk(n["items"], depth + 1)
-
-        walk(nav.schema.raw, 0)
-        if len(_SHARED_LABELS) > 256:
-            _SHARED_LABELS.clear()
-        _SHARED_LABELS[sha] = {k: frozenset(v) for k, v in out.items()}
-    return _SHARED_LABELS[sha]
 
 
 def shared_keys(nav: Any) -> frozenset[str]:

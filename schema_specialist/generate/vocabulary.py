@@ -123,37 +123,6 @@ def is_fraction(key: str, node: dict[str, Any]) -> bool:
         and bool(words & FRACTION_WORDS)
 
 
-# Past participles that end a count's key after its noun ("tokens_used", "minutes_taken"), with the simple
-# past a sentence says them in ("took 12 minutes"); regular ones end in -ed. Words that are not
-# participles here ("left" in days_left means remaining) are absent.
-IRREGULAR_PAST = {"run": "ran", "taken": "took", "done": "did", "made": "made", "spent": "spent", "sent": "sent",
-                  "written": "wrote", "given": "gave", "seen": "saw", "built": "built", "sold": "sold",
-                  "paid": "paid", "kept": "kept", "lost": "lost", "won": "won", "held": "held", "read": "read",
-                  "found": "found", "bought": "bought", "brought": "brought", "drawn": "drew", "driven": "drove",
-                  "eaten": "ate", "thrown": "threw", "shown": "showed", "grown": "grew", "chosen": "chose",
-                  "broken": "broke", "begun": "began"}
-# Words before a participle that make it no count of things ("max_allowed", "total_spent").
-NOT_COUNTED = {"max", "min", "maximum", "minimum", "total", "last", "first", "next", "prev", "previous", "avg",
-               "average", "mean", "median", "percent", "pct", "is", "was", "has", "ever"}
-
-
-def participle_split(key: str, node: dict[str, Any]) -> tuple[str, str] | None:
-    """(noun, simple past) for a number whose key is a plural noun and a past participle, the way a
-    count of things is named: `tokens_used` -> ("tokens", "used"), `minutes_taken` -> ("minutes",
-    "took"), `tests_run` -> ("tests", "ran"); None for any other field."""
-    if node.get("type") not in ("integer", "number") or node.get("enum"):
-        return None
-    words = humanize(key).split()
-    if len(words) < 2:
-        return None
-    last, noun = words[-1], [w for w in words[:-1] if w not in DROPPABLE]
-    past = IRREGULAR_PAST.get(last) or (last if len(last) > 3 and last.endswith("ed") and not last.endswith("eed")
-                                        else None)
-    if past is None or not noun or set(noun) & NOT_COUNTED or not noun[-1].endswith("s") or noun[-1].endswith("ss"):
-        return None
-    return " ".join(noun), past
-
-
 def labels(key: str, node: dict[str, Any]) -> list[str]:
     """Ways to name a field, most literal first (all lower case, distinct)."""
     base = humanize(key)
@@ -175,9 +144,7 @@ def labels(key: str, node: dict[str, Any]) -> list[str]:
             alt = " ".join([*words[:i], syn, *words[i + 1:]])
             if alt.split() != words:
                 out.append(alt.lower() if syn != "ID" else alt)
-    if (split := participle_split(key, node)) is not None:
-        out.append(split[0])  # "5200 tokens" for tokens_used: the noun heads the key, not the participle
-    elif len(words) > 1 and len(words[-1]) > 3 and words[-1] not in DROPPABLE:
+    if len(words) > 1 and len(words[-1]) > 3 and words[-1] not in DROPPABLE:
         out.append(words[-1])
     seen: list[str] = []
     for label in out:
@@ -250,12 +217,9 @@ def described(key: str, node: dict[str, Any]) -> list[str]:
     return out
 
 
-def pick_label(key: str, node: dict[str, Any], rng: random.Random, literal: float = 0.4,
-               exclude: frozenset[str] = frozenset()) -> str:
-    """The humanised key a `literal` share of the time, else any other way to name the field but the
-    `exclude`d ones (labels a sibling field shares)."""
+def pick_label(key: str, node: dict[str, Any], rng: random.Random, literal: float = 0.4) -> str:
+    """The humanised key a `literal` share of the time, else any other way to name the field."""
     options = labels(key, node)
-    options = options[:1] + [o for o in options[1:] if o not in exclude]
     if len(options) == 1 or rng.random() < literal:
         return options[0]
     return rng.choice(options[1:])

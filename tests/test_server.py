@@ -324,10 +324,19 @@ def _wait_until(check: Any, seconds: float = 30) -> None:
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_a_client_that_goes_away_leaves_the_queue(served: tuple[str, Any], stream: bool) -> None:
+def test_a_client_that_goes_away_leaves_the_queue(served: tuple[str, Any], stream: bool,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     url, router = served
     batcher = router.batcher
     cancelled = batcher.cancelled
+    hung_up = threading.Event()  # the server has seen the hang-up: only then may the model decode again
+    cancel = router.cancel
+
+    def cancel_seen(job: Any) -> None:
+        cancel(job)
+        hung_up.set()
+
+    monkeypatch.setattr(router, "cancel", cancel_seen)
     body = {"model": "base", "stream": stream, "max_tokens": 24,
             "messages": [{"role": "user", "content": "Tell me a story."}]}
     with router.busy():
@@ -340,13 +349,7 @@ def test_a_client_that_goes_away_leaves_the_queue(served: tuple[str, Any], strea
         # queued, not decoded (or already settled: the hang-up may reach the batcher before this line)
         stats = batcher.stats()
         assert stats["waiting"] + stats["running"] == 1 or batcher.cancelled == cancelled + 1
-
-        def hung_up() -> bool:  # the server has seen the hang-up: only then may the model decode again
-            with batcher._cond:  # admission may move the job from the queue to the batch meanwhile
-                jobs = [*batcher._waiting, *batcher._running]
-            return batcher.cancelled > cancelled or any(job.cancelled for job in jobs)
-
-        _wait_until(hung_up)
+        _wait_until(hung_up.is_set)  # "waiting == 0" is no sign: admission moves the job into the batch
     _wait_until(lambda: batcher.cancelled == cancelled + 1)
     assert batcher.stats()["running"] == 0
 

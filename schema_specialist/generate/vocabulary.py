@@ -429,7 +429,8 @@ def datetime_words(value: str) -> list[str]:
 
 
 def date_stated(text: str, value: str) -> bool:
-    """Whether `text` states the ISO date or UTC timestamp `value` in words (`date_words`, `datetime_words`)."""
+    """Whether `text` states the ISO date or RFC 3339 timestamp `value` in words (`date_words`,
+    `datetime_words`)."""
     low = text.lower()
     return any(re.search(rf"(?<![\w]){re.escape(w.lower())}(?![\w]|[+-]\d)", low)  # "UTC" is not "UTC+02:00"
                for w in date_words(value) + datetime_words(value))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,14 @@ from typing import Any
 import jsonschema
 
 from schema_specialist.generate import GenerateConfig, generate
-from schema_specialist.generate.phrases import LENGTHS, phrase, rephrase, word_lists
+from schema_specialist.generate.phrases import (
+    IDENTIFIER_SHARE,
+    LENGTHS,
+    identifier,
+    phrase,
+    rephrase,
+    word_lists,
+)
 from schema_specialist.generate.plausible import string_problem
 from schema_specialist.schema import schema_from_dict
 from tests.test_decoding import INCIDENT_SCHEMA
@@ -58,6 +66,19 @@ def test_rephrase_keeps_a_string_no_phrase_fits() -> None:
     for i in range(30):
         out = rephrase(value, schema_from_dict(tight), random.Random(i), 1.0)
         assert out == value or (len(out["code"]) == 2 and string_problem(out["code"], "code", tight) is None)
+
+
+def test_a_share_of_drawn_values_are_identifiers() -> None:
+    schema = schema_from_dict(INCIDENT_SCHEMA)
+    tasks = [rephrase(TEACHER, schema, random.Random(i), 1.0)["task"] for i in range(400)]
+    named = [t for t in tasks if " " not in t and any(c in t for c in "/-_.") or re.search(r"[a-z][A-Z]", t)]
+    assert 0.5 * IDENTIFIER_SHARE * 400 < len(named) < 1.6 * IDENTIFIER_SHARE * 400
+    assert any("/" in t for t in named) and any("_" in t for t in named)
+    drawn = [identifier(random.Random(i), "Check logs") for i in range(300)]
+    assert {"/", "-", "_", "."} <= set("".join(drawn)) and any(re.search(r"[a-z][A-Z]", t) for t in drawn)
+    assert sum(t.lower().replace("/", "-").replace("_", "-").replace(".", "-").startswith("check-logs")
+               or "checkLogs" in t for t in drawn) > 20  # the teacher's words joined, at times
+    assert identifier(random.Random(5), "x") == identifier(random.Random(5), "x")
 
 
 def test_phrase_grows_the_teachers_words_at_the_ends() -> None:

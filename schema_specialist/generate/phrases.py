@@ -8,6 +8,11 @@ teacher's own words. Not the schema's words: in the one run that mixed them in, 
 and the student wrote the key `"tokens"` for `tokens_used` on 6 of 60 hand-written requests (1 before,
 0 without them). The question is rendered from the new value, so the round trip still holds; the phrase
 only has to read as words (`plausible.string_problem`) and fit the schema.
+
+A share of the drawn values (`IDENTIFIER_SHARE`) are identifiers instead: the same words joined the way
+people name things in free-text fields (`nightly/invoice-sync`, `billing_job`, `storeFront`, `api.v2`).
+Without them a student has only seen values of plain words, and cuts a value such as `feature/login-retry`
+at its slash.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ LENGTHS = (1, 2, 3, 4, 5, 6, 7, 8)
 LENGTH_WEIGHTS = (6, 14, 18, 18, 16, 12, 9, 7)
 MAX_CHARS = 64  # where the schema sets no maxLength
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
+IDENTIFIER_SHARE = 0.2  # of drawn values: an identifier, not a phrase
+IDENTIFIER_SHAPES = ("path", "kebab", "snake", "dotted", "camel")
 
 
 @cache
@@ -66,6 +73,25 @@ def phrase(rng: random.Random, words: int, own: str = "") -> str:
     return text.lower() if style < 0.9 else text
 
 
+def identifier(rng: random.Random, own: str = "") -> str:
+    """An identifier of one to three words (common words, or the teacher's own, `own`) joined as a
+    path (`release/night-build`), kebab, snake, dotted or camel case, sometimes with a number at its end."""
+    common, _, _ = word_lists()
+    mine = [w.lower() for w in _WORD.findall(own) if "'" not in w and "-" not in w][:3]
+    words = mine if mine and rng.random() < 0.3 else [rng.choice(common) for _ in range(rng.choice((1, 2, 2, 3)))]
+    shape = rng.choice(IDENTIFIER_SHAPES)
+    if shape == "path":
+        head = words[0] if len(words) > 1 else rng.choice(common)
+        text = head + "/" + "-".join(words[1:] if len(words) > 1 else words)
+    elif shape == "camel":
+        text = words[0] + "".join(w.title() for w in words[1:])
+    else:
+        text = {"kebab": "-", "snake": "_", "dotted": "."}[shape].join(words)
+    if rng.random() < 0.25:
+        text += rng.choice(("-", "", ".", "_")) + str(rng.randint(1, 20))
+    return text
+
+
 def _fits(text: str, node: dict[str, Any], key: str) -> bool:
     low, high = int_keyword(node, "minLength", 0), int_keyword(node, "maxLength", MAX_CHARS)
     return low <= len(text) <= high and string_problem(text, key, node) is None
@@ -80,8 +106,9 @@ def rephrase(value: Any, schema: Schema, rng: random.Random, share: float, *, tr
     def leaf(v: Any, node: dict[str, Any], key: str, path: str) -> Any:
         if isinstance(v, str) and free_text(node) and rng.random() < share:
             words = rng.choices(LENGTHS, LENGTH_WEIGHTS)[0]
+            named = rng.random() < IDENTIFIER_SHARE
             for _ in range(tries):
-                text = phrase(rng, words, v)
+                text = identifier(rng, v) if named else phrase(rng, words, v)
                 if _fits(text, node, key):
                     return text
                 words = max(1, words - 1)

@@ -37,8 +37,8 @@ import click
               help="With --vary-shape: chance that a free-text string gets the words of another pair's string "
                    "added (varied span lengths to copy; 0.3 lost fields and validity on the dev schema).")
 @click.option("--phrases", type=click.FloatRange(0, 1), default=0.6, show_default=True,
-              help="Chance that a free-text string is swapped for a drawn phrase of 1-8 words (English word lists "
-                   "and the teacher's words): a small teacher writes two, people write more.")
+              help="Chance that a free-text string is swapped for a drawn phrase of 1-8 words, or at times an "
+                   "identifier (English word lists and the teacher's words): a small teacher writes two words.")
 @click.option("--vary-numbers/--no-vary-numbers", default=False, show_default=True,
               help="Draw a number again where it fills more than a tenth of its field's values (or its size "
                    "more than 1.5x a flat draw's share), at the sizes of real data: a small teacher writes 1 "

@@ -6,7 +6,7 @@
    engine ignored are repaired; what stays invalid is rejected with its reason.
 3. Free-text strings are tidied and judged plausible (`plausible`); enum and boolean values are drawn
    again (`balance`), list lengths spread, a share of free-text strings swapped for drawn phrases of
-   1-8 words (`phrases`: the teacher writes two), some dates' years drawn over 1900-2099 and some
+   1-8 words or identifiers (`phrases`: the teacher writes two plain words), some dates' years drawn over 1900-2099 and some
    strings given codes among their words (`widen`: what the teacher never writes), and some optional
    fields left out. The question is written from the instance and the schema's words, mostly in prose
    (`questions`, `prose`), and the round trip is checked: every value of the answer must be recoverable
@@ -109,7 +109,7 @@ class GenerateConfig:
     balance: bool = True  # draw enum/boolean values again uniformly (`balance.rebalance`)
     vary_shape: bool = True  # list lengths drawn uniformly, free text lowercased or lengthened (`balance.vary_shape`)
     lengthen: float = 0.0  # with vary_shape: chance a free-text string gets another pair's words added
-    phrases: float = 0.6  # chance a free-text string is swapped for a drawn 1-8 word phrase (`generate.phrases`)
+    phrases: float = 0.6  # chance a free-text string is swapped for a drawn phrase or identifier (`generate.phrases`)
     vary_numbers: bool = False  # a number that fills over 10% of its field drawn again (`balance.vary_numbers`)
     shuffle_fields: float = 0.0  # share of list-style questions stating top-level fields in a random order
     plausible: bool = True  # reject free-text strings that are debris or placeholders (`generate.plausible`)

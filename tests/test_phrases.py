@@ -71,7 +71,7 @@ def test_rephrase_keeps_a_string_no_phrase_fits() -> None:
 def test_a_share_of_drawn_values_are_identifiers() -> None:
     schema = schema_from_dict(INCIDENT_SCHEMA)
     tasks = [rephrase(TEACHER, schema, random.Random(i), 1.0)["task"] for i in range(400)]
-    named = [t for t in tasks if " " not in t and any(c in t for c in "/-_.") or re.search(r"[a-z][A-Z]", t)]
+    named = [t for t in tasks if (" " not in t and any(c in t for c in "/-_.")) or re.search(r"[a-z][A-Z]", t)]
     assert 0.5 * IDENTIFIER_SHARE * 400 < len(named) < 1.6 * IDENTIFIER_SHARE * 400
     assert any("/" in t for t in named) and any("_" in t for t in named)
     drawn = [identifier(random.Random(i), "Check logs") for i in range(300)]

@@ -34,6 +34,7 @@ MAX_CHARS = 64  # where the schema sets no maxLength
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
 IDENTIFIER_SHARE = 0.2  # of drawn values: an identifier, not a phrase
 IDENTIFIER_SHAPES = ("path", "kebab", "snake", "dotted", "camel")
+_JOINERS = {"kebab": "-", "snake": "_", "dotted": "."}
 
 
 @cache
@@ -81,12 +82,12 @@ def identifier(rng: random.Random, own: str = "") -> str:
     words = mine if mine and rng.random() < 0.3 else [rng.choice(common) for _ in range(rng.choice((1, 2, 2, 3)))]
     shape = rng.choice(IDENTIFIER_SHAPES)
     if shape == "path":
-        head = words[0] if len(words) > 1 else rng.choice(common)
-        text = head + "/" + "-".join(words[1:] if len(words) > 1 else words)
+        head, *tail = words if len(words) > 1 else [rng.choice(common), *words]
+        text = head + "/" + "-".join(tail)
     elif shape == "camel":
         text = words[0] + "".join(w.title() for w in words[1:])
     else:
-        text = {"kebab": "-", "snake": "_", "dotted": "."}[shape].join(words)
+        text = _JOINERS[shape].join(words)
     if rng.random() < 0.25:
         text += rng.choice(("-", "", ".", "_")) + str(rng.randint(1, 20))
     return text

@@ -6,11 +6,11 @@
    engine ignored are repaired; what stays invalid is rejected with its reason.
 3. Free-text strings are tidied and judged plausible (`plausible`); enum and boolean values are drawn
    again (`balance`), list lengths spread, a share of free-text strings swapped for drawn phrases of
-   1-8 words or identifiers (`phrases`: the teacher writes two plain words), some dates' years drawn over 1900-2099 and some
-   strings given codes among their words (`widen`: what the teacher never writes), and some optional
-   fields left out. The question is written from the instance and the schema's words, mostly in prose
-   (`questions`, `prose`), and the round trip is checked: every value of the answer must be recoverable
-   from the question (faithfulness).
+   1-8 words or identifiers (`phrases`: the teacher writes two plain words), some dates' years drawn
+   over 1900-2099 and some strings given codes among their words (`widen`: what the teacher never
+   writes), and some optional fields left out. The question is written from the instance and the
+   schema's words, mostly in prose (`questions`, `prose`), and the round trip is checked: every value of
+   the answer must be recoverable from the question (faithfulness).
    With `--paraphrase SHARE`, that share of accepted template questions is rewritten by the teacher and
    a rewrite kept only when the same round trip holds (`paraphrase`); the template stays otherwise.
 4. Exact and near-duplicates are dropped; accepted pairs are appended and fsynced one by one to

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,35 @@ def test_booleans_said_in_words(text: str, value: bool, said: bool) -> None:
 def test_labels_come_from_the_schema_words() -> None:
     names = vocab.labels("cost_usd", {"type": "number", "description": "Spend in US dollars"})
     assert names[0] == "cost usd" and "cost" in names and "spend in us dollars" in names
+
+
+@pytest.mark.parametrize(("key", "node", "siblings", "named", "not_named"), [
+    ("tokens_used", {"type": "integer"}, ("cost_usd",), "tokens", "used"),
+    ("minutes_taken", {"type": "number"}, (), "minutes", "taken"),
+    # a sibling with the same noun: the participle tells them apart ("1204 tests, 3 failed")
+    ("tests_failed", {"type": "integer"}, ("tests_run", "branch"), "failed", "tests"),
+    # not counts: the last word stays
+    ("max_allowed", {"type": "integer"}, (), "allowed", "max"),
+    ("reported_at", {"type": "string"}, (), "reported", "at"),
+    ("files_changed", {"type": "string"}, (), "changed", "files"),
+])
+def test_a_count_is_named_by_its_noun(key: str, node: dict[str, Any], siblings: tuple[str, ...], named: str,
+                                      not_named: str) -> None:
+    names = vocab.labels(key, node, siblings)
+    assert named in names and not_named not in names, names
+
+
+def test_prose_says_a_count_with_its_noun_where_no_sibling_shares_it() -> None:
+    schema = schema_from_dict({"type": "object", "required": ["tests_run", "tests_failed", "files_changed"],
+                               "properties": {"tests_run": {"type": "integer", "minimum": 0},
+                                              "tests_failed": {"type": "integer", "minimum": 0},
+                                              "files_changed": {"type": "integer", "minimum": 0}}})
+    value = {"tests_run": 1204, "tests_failed": 3, "files_changed": 17}
+    prose = [render(value, schema, random.Random(i), prose_share=1.0).question for i in range(300)]
+    assert any("17 files" in q and "17 files changed" not in q for q in prose)
+    assert not any(re.search(r"(?<!files )changed", q, re.IGNORECASE) for q in prose)  # "17 changed"
+    assert not any(re.search(r"\b3 tests(?! failed)", q) for q in prose)  # would not say which count
+    assert any("3 failed" in q for q in prose)
 
 
 ITEM: dict[str, Any] = {"type": "object", "properties": {"summary": {"type": "string", "minLength": 3},

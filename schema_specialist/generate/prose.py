@@ -89,7 +89,7 @@ class ProseWriter:
         return vocab.spell_string(str(value), rng)
 
     def label(self, key: str, node: dict[str, Any]) -> str:
-        return vocab.pick_label(key, node, self.rng)
+        return vocab.pick_label(key, node, self.rng, siblings=sibling_keys(self.nav).get(key, ()))
 
     def scalar(self, key: str, node: dict[str, Any], value: Any) -> Mention:
         """One field with a scalar value, in one of the ways people say it."""
@@ -281,6 +281,27 @@ class ProseWriter:
 
 
 _SHARED: dict[str, frozenset[str]] = {}
+_SIBLINGS: dict[str, dict[str, frozenset[str]]] = {}
+
+
+def _objects(nav: Any) -> list[list[str]]:
+    """The property keys of each object the schema declares (refs followed, six levels deep)."""
+    out: list[list[str]] = []
+
+    def walk(n: Any, depth: int) -> None:
+        if depth > 6:
+            return
+        n = nav.deref(n)
+        props = n.get("properties")
+        if isinstance(props, dict):
+            out.append(list(props))
+            for sub in props.values():
+                walk(sub, depth + 1)
+        elif isinstance(n.get("items"), dict):
+            walk(n["items"], depth + 1)
+
+    walk(nav.schema.raw, 0)
+    return out
 
 
 def shared_keys(nav: Any) -> frozenset[str]:
@@ -289,24 +310,28 @@ def shared_keys(nav: Any) -> frozenset[str]:
     sha = nav.schema.sha256
     if sha not in _SHARED:
         counts: dict[str, int] = {}
-
-        def walk(n: Any, depth: int) -> None:
-            if depth > 6:
-                return
-            n = nav.deref(n)
-            props = n.get("properties")
-            if isinstance(props, dict):
-                for k, sub in props.items():
-                    counts[k] = counts.get(k, 0) + 1
-                    walk(sub, depth + 1)
-            elif isinstance(n.get("items"), dict):
-                walk(n["items"], depth + 1)
-
-        walk(nav.schema.raw, 0)
+        for keys in _objects(nav):
+            for k in keys:
+                counts[k] = counts.get(k, 0) + 1
         if len(_SHARED) > 256:
             _SHARED.clear()
         _SHARED[sha] = frozenset(k for k, c in counts.items() if c > 1)
     return _SHARED[sha]
+
+
+def sibling_keys(nav: Any) -> dict[str, frozenset[str]]:
+    """For each property key, the other keys of every object that declares it (computed once per
+    schema): `vocabulary.labels` names a count by its noun only where no sibling shares that noun."""
+    sha = nav.schema.sha256
+    if sha not in _SIBLINGS:
+        out: dict[str, set[str]] = {}
+        for keys in _objects(nav):
+            for k in keys:
+                out.setdefault(k, set()).update(o for o in keys if o != k)
+        if len(_SIBLINGS) > 256:
+            _SIBLINGS.clear()
+        _SIBLINGS[sha] = {k: frozenset(v) for k, v in out.items()}
+    return _SIBLINGS[sha]
 
 
 def _fill(form: str, lab: Seg | None, value: Seg | None, filler: str = TEXT) -> Mention:

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..schema import Schema
 from . import vocabulary as vocab
-from .prose import ProseWriter
+from .prose import ProseWriter, sibling_keys
 from .vocabulary import humanize
 
 LIST_STYLES = ("colon", "bullets", "sentence", "request")
@@ -178,7 +178,7 @@ def _question(instance: Any, schema: Schema, rng: random.Random, shuffle: float,
     fields = []
     for k in keys:
         sub = lab.child(schema.raw, k)
-        label = lab.label(k, sub) if rng.random() < 0.5 else vocab.pick_label(k, sub, rng)
+        label = lab.label(k, sub) if rng.random() < 0.5 else vocab.pick_label(k, sub, rng, siblings=sibling_keys(lab).get(k, ()))
         fields.append((label, _render(instance[k], sub, lab, rng, 1)))
     if not fields:
         return f"{opener} (no fields)", keys, style

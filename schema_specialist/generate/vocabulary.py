@@ -14,6 +14,7 @@ import json
 import math
 import random
 import re
+from collections.abc import Iterable
 from typing import Any
 
 # Generic English synonyms for words that often occur in keys (not tied to any schema).
@@ -123,8 +124,37 @@ def is_fraction(key: str, node: dict[str, Any]) -> bool:
         and bool(words & FRACTION_WORDS)
 
 
-def labels(key: str, node: dict[str, Any]) -> list[str]:
-    """Ways to name a field, most literal first (all lower case, distinct)."""
+# Past participles that can end a count's key after its noun ("tokens_used", "minutes_taken"); regular
+# ones end in -ed. Words that are no participle there ("left" in days_left means remaining) are absent.
+IRREGULAR_PARTICIPLES = {"run", "taken", "done", "made", "spent", "sent", "written", "given", "seen", "built",
+                         "sold", "paid", "kept", "lost", "won", "held", "read", "found", "bought", "brought",
+                         "drawn", "driven", "eaten", "thrown", "shown", "grown", "chosen", "broken", "begun"}
+# Words before a participle that make the field no count of things ("max_allowed", "total_spent").
+NOT_COUNTED = {"max", "min", "maximum", "minimum", "total", "last", "first", "next", "prev", "previous", "avg",
+               "average", "mean", "median", "percent", "pct", "is", "was", "has", "ever"}
+
+
+def participle_noun(key: str, node: dict[str, Any]) -> str | None:
+    """The noun of a number keyed plural noun + past participle, the way a count of things is named:
+    `tokens_used` -> "tokens", `minutes_taken` -> "minutes"; None for any other field."""
+    if node.get("type") not in ("integer", "number") or node.get("enum"):
+        return None
+    words = humanize(key).split()
+    if len(words) < 2:
+        return None
+    last, noun = words[-1], [w for w in words[:-1] if w not in DROPPABLE]
+    participle = last in IRREGULAR_PARTICIPLES or (len(last) > 3 and last.endswith("ed") and not last.endswith("eed"))
+    if not participle or not noun or set(noun) & NOT_COUNTED or not noun[-1].endswith("s") \
+            or noun[-1].endswith("ss"):
+        return None
+    return " ".join(noun)
+
+
+def labels(key: str, node: dict[str, Any], siblings: Iterable[str] = ()) -> list[str]:
+    """Ways to name a field, most literal first (all lower case, distinct). A count keyed noun +
+    participle is named by its noun ("5200 tokens" for tokens_used), not by the participle alone ("5200
+    used"), unless a `siblings` key (another property of the same object) has that noun too: then the
+    participle is what tells them apart ("1204 tests, 3 failed")."""
     base = humanize(key)
     out = [base]
     title = node.get("title")
@@ -144,7 +174,10 @@ def labels(key: str, node: dict[str, Any]) -> list[str]:
             alt = " ".join([*words[:i], syn, *words[i + 1:]])
             if alt.split() != words:
                 out.append(alt.lower() if syn != "ID" else alt)
-    if len(words) > 1 and len(words[-1]) > 3 and words[-1] not in DROPPABLE:
+    noun = participle_noun(key, node)
+    if noun is not None and not any(set(noun.split()) & set(humanize(k).split()) for k in siblings if k != key):
+        out.append(noun)
+    elif len(words) > 1 and len(words[-1]) > 3 and words[-1] not in DROPPABLE:
         out.append(words[-1])
     seen: list[str] = []
     for label in out:
@@ -217,9 +250,10 @@ def described(key: str, node: dict[str, Any]) -> list[str]:
     return out
 
 
-def pick_label(key: str, node: dict[str, Any], rng: random.Random, literal: float = 0.4) -> str:
+def pick_label(key: str, node: dict[str, Any], rng: random.Random, literal: float = 0.4,
+               siblings: Iterable[str] = ()) -> str:
     """The humanised key a `literal` share of the time, else any other way to name the field."""
-    options = labels(key, node)
+    options = labels(key, node, siblings)
     if len(options) == 1 or rng.random() < literal:
         return options[0]
     return rng.choice(options[1:])

@@ -178,7 +178,8 @@ def _question(instance: Any, schema: Schema, rng: random.Random, shuffle: float,
     fields = []
     for k in keys:
         sub = lab.child(schema.raw, k)
-        label = lab.label(k, sub) if rng.random() < 0.5 else vocab.pick_label(k, sub, rng, siblings=sibling_keys(lab).get(k, ()))
+        label = lab.label(k, sub) if rng.random() < 0.5 else \
+            vocab.pick_label(k, sub, rng, siblings=sibling_keys(lab).get(k, ()))
         fields.append((label, _render(instance[k], sub, lab, rng, 1)))
     if not fields:
         return f"{opener} (no fields)", keys, style

@@ -77,10 +77,6 @@ import click
               help="Share of template questions the teacher rewrites freely as a person would; a rewrite is "
                    "kept only when every value of the answer is still stated in it (else the template stays) "
                    "[default: 0.25 with --teacher openai:..., 0 with a local teacher].")
-@click.option("--views", type=click.IntRange(1, 8), default=2, show_default=True,
-              help="Questions written for each synthetic training answer, each its own draw of style, labels "
-                   "and order (all round-tripped); train asks the answer in view e mod k in epoch e, so a "
-                   "second epoch sees it in other words at no extra cost (1: one question a pair).")
 @click.option("--overwrite", is_flag=True, help="Start again instead of resuming.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def command(schema: str, n: int | None, out: str | None, teacher: str, engine: str, seed: int, batch_size: int,
@@ -89,8 +85,7 @@ def command(schema: str, n: int | None, out: str | None, teacher: str, engine: s
             phrases: float, vary_numbers: bool, shuffle_fields: float,
             plausible: bool, prose_share: float, fill_optional: float, drop_optional: float, widen: float,
             widen_dates: float, inputs: tuple[str, ...],
-            focus: str | None, focus_share: float, paraphrase: float | None, views: int, overwrite: bool,
-            quiet: bool) -> None:
+            focus: str | None, focus_share: float, paraphrase: float | None, overwrite: bool, quiet: bool) -> None:
     """Write question -> JSON pairs for SCHEMA (resumes an interrupted run)."""
     from ..generate import GenerateConfig, default_out_dir, generate
     from ..generate.pipeline import DEFAULT_PAIRS
@@ -106,7 +101,7 @@ def command(schema: str, n: int | None, out: str | None, teacher: str, engine: s
                          shuffle_fields=shuffle_fields, plausible=plausible, prose_share=prose_share,
                          fill_optional=fill_optional, drop_optional=drop_optional, widen=widen,
                          widen_dates=widen_dates, inputs=list(inputs), focus=focus,
-                         focus_share=focus_share, paraphrase=paraphrase, views=views)
+                         focus_share=focus_share, paraphrase=paraphrase)
     target = out or str(default_out_dir(load_schema(schema, allow_remote=allow_remote_refs)))
     m = generate(schema, target, cfg)
     c = m["counts"]

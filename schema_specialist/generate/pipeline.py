@@ -13,8 +13,6 @@
    the answer must be recoverable from the question (faithfulness).
    With `--paraphrase SHARE`, that share of accepted template questions is rewritten by the teacher and
    a rewrite kept only when the same round trip holds (`paraphrase`); the template stays otherwise.
-   A training answer is asked in `--views` questions, each its own draw and each round-tripped: the first
-   in `messages`, the others in `schemagen.views`, which `train` asks in later epochs.
 4. Exact and near-duplicates are dropped; accepted pairs are appended and fsynced one by one to
    train/val/test (80/10/10 by acceptance order), so an interrupted run resumes with nothing lost.
 
@@ -125,9 +123,6 @@ class GenerateConfig:
     focus: str | None = None  # an eval report.json whose failures new candidates lean toward
     focus_share: float = 0.75  # share of new candidates bent toward a failing path (and of styles drawn)
     paraphrase: float | None = None  # share of template questions the teacher rewrites; None: by teacher kind
-    views: int = 2  # questions written for each synthetic training answer: the first in `messages`, the others
-    # in `schemagen.views` (each its own draw of style, labels and order, each round-tripped); train reads
-    # view e mod k in epoch e, so a second epoch sees the same answer asked in other words
 
 
 @dataclass
@@ -150,7 +145,6 @@ class _State:
     focus: dict[str, Counter[str]] = field(default_factory=dict)  # round -> "pairs" and leaned paths
     paraphrase: Counter[str] = field(default_factory=Counter)  # asked / kept
     paraphrase_rejected: Counter[str] = field(default_factory=Counter)
-    views: Counter[str] = field(default_factory=Counter)  # written / unfaithful / same (as another view)
 
 
 class _Run:
@@ -199,9 +193,6 @@ class _Run:
             self.state.faithfulness_checked = int((self.previous.get("faithfulness") or {}).get("checked", 0))
             self.state.faithful = int((self.previous.get("faithfulness") or {}).get("faithful", 0))
             self.state.repaired = int((self.previous.get("counts") or {}).get("repaired", 0))
-            views = self.previous.get("views") or {}
-            self.state.views.update(same=int(views.get("dropped_same", 0)),
-                                    unfaithful=int(views.get("dropped_unfaithful", 0)))
         last = -1
         for split in SPLITS:
             path = self.out / f"{split}.jsonl"
@@ -222,7 +213,6 @@ class _Run:
                 self.state.splits[split] += 1
                 if meta.get("style"):
                     self.state.styles[str(meta["style"])] += 1
-                self.state.views["written"] += len(meta.get("views") or [])
                 self.count_source(meta)
                 last = max(last, int(meta.get("candidate", last)))
         if (self.out / REJECTED).exists():
@@ -332,23 +322,7 @@ class _Run:
         self.state.faithful += 1
         self.instances.add(key)  # the question's near-duplicate check comes in `admit`, after a rewrite
         return {"question": question, "answer": answer, "value": value, "style": rendered.style,
-                "repaired": repaired, "leaned": leaned, "key": key, "source": "template",
-                "views": self.other_views(value, question, candidate, style)}, None
-
-    def other_views(self, value: Any, question: str, candidate: int, style: str | None) -> list[str]:
-        """`views - 1` more questions for the same answer, each its own draw and each round-tripped; one
-        that repeats another or leaves a value out is dropped (and counted)."""
-        out: list[str] = []
-        for k in range(1, max(1, self.cfg.views)):
-            rng = random.Random(f"{self.cfg.seed}:{candidate}:q{k}")
-            view = render(value, self.schema, rng, self.cfg.shuffle_fields, self.cfg.prose_share, style).question
-            if view == question or view in out:
-                self.state.views["same"] += 1
-            elif missing_facts(view, value, self.schema):
-                self.state.views["unfaithful"] += 1
-            else:
-                out.append(view)
-        return out
+                "repaired": repaired, "leaned": leaned, "key": key, "source": "template"}, None
 
     def admit(self, ok: dict[str, Any]) -> str | None:
         """Book an accepted record's question for the near-duplicate check and diversity; the reason
@@ -435,9 +409,6 @@ class _Run:
         if ok.get("answered_by") != "file":
             meta["engine"] = self.engine
         meta.update({k: ok[k] for k in ("input", "file", "answered_by", "paraphrase") if ok.get(k) is not None})
-        if split == "train" and ok.get("views"):  # val and test keep one question: what they score stays put
-            meta["views"] = ok["views"]
-            self.state.views["written"] += len(ok["views"])
         if self.focus is not None and source != INPUTS:
             meta["focus"] = self.focus.round
             if ok.get("leaned"):
@@ -600,8 +571,6 @@ class _Run:
             "diversity": self.diversity.summary(),
             "question_styles": dict(s.styles),
             "sources": dict(s.sources),
-            "views": {"per_answer": max(1, cfg.views), "extra_written": s.views["written"],
-                      "dropped_same": s.views["same"], "dropped_unfaithful": s.views["unfaithful"]},
             "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         inputs = self.inputs_section()

@@ -452,39 +452,10 @@ def reviewed_splits(directory: str | Path, schema: dict[str, Any],
     Every edit is validated again (the log may have been written by hand): one that does not validate is
     a one-line error naming decisions.jsonl and its line. Returns the splits and a summary of the review.
     """
-    rows, summary = reviewed_rows(directory, schema, splits)
-    return {s: [(r.prompt, r.answer) for r in rs] for s, rs in rows.items()}, summary
-
-
-@dataclass
-class Row:
-    """One pair as train reads it: its prompt, its answer (the edit where there is one) and the prompts of
-    its other question views (`generate --views`; none for an edited pair: the edit answers the first)."""
-
-    prompt: Messages
-    answer: str
-    views: list[Messages] = field(default_factory=list)
-
-
-def view_prompts(p: Pair) -> list[Messages]:
-    """The pair's prompt again with each of its other question views (`schemagen.views`) as the request."""
-    out: list[Messages] = []
-    views = p.meta.get("views")
-    if not isinstance(views, list) or not p.prompt or p.prompt[-1].get("role") != "user":
-        return out
-    for v in views:
-        if isinstance(v, str) and v.strip():
-            out.append([*p.prompt[:-1], {**p.prompt[-1], "content": v}])
-    return out
-
-
-def reviewed_rows(directory: str | Path, schema: dict[str, Any],
-                  splits: tuple[str, ...] = ("train", "val")) -> tuple[dict[str, list[Row]], dict[str, Any]]:
-    """`reviewed_splits` with each pair's other question views."""
     d = Path(directory)
     rv = load_reviewed(d, splits)
     validator: Schema | None = None
-    out: dict[str, list[Row]] = {}
+    out: dict[str, list[tuple[Messages, str]]] = {}
     left_out = edited = 0
     for split, ps in rv.pairs.items():
         rows = []
@@ -493,15 +464,15 @@ def reviewed_rows(directory: str | Path, schema: dict[str, Any],
             if st.status == "rejected":
                 left_out += 1
                 continue
-            answer, views = p.answer, view_prompts(p)
+            answer = p.answer
             if st.answer is not None:
                 validator = validator or dataset_schema(d, schema)
                 compact, errors = check_answer(st.answer, validator)
                 if compact is None:
                     raise SchemagenError(f"line {st.edit_line}: the edit of pair {p.key} does not validate: "
                                          f"{errors[0]['path'] or '/'}: {errors[0]['message']}", d / DECISIONS)
-                answer, views, edited = compact, [], edited + 1
-            rows.append(Row(p.prompt, answer, views))
+                answer, edited = compact, edited + 1
+            rows.append((p.prompt, answer))
         out[split] = rows
     summary = {"decisions": rv.replay.decisions, "left_out_rejected": left_out, "edited_used": edited,
                "stale": rv.stale} if rv.replay.decisions else {}

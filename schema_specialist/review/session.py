@@ -91,7 +91,6 @@ class ReviewSession:
         system = next((m["content"] for m in p.prompt if m.get("role") == "system"), "")
         return {"id": uid, "split": p.split, "line": p.line, "source": p.source or "(none)",
                 "candidate": p.meta.get("candidate"), "system": system, "question": p.question,
-                "views": [v for v in p.meta.get("views") or [] if isinstance(v, str)],
                 "answer": answer, "answer_pretty": _pretty(answer), "original": p.answer,
                 "original_pretty": _pretty(p.answer), "status": st.status, "reason": st.reason,
                 "version": st.version, "who": st.who, "at": st.at, "seq": st.seq}

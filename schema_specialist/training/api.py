@@ -19,7 +19,7 @@ from ..prompts import TASK_SYSTEM
 from ..review.decisions import review_note
 from .base import select_backend
 from .checkpoint import disk_errors, write_dir_atomically
-from .data import encode_all, encode_views, load_dataset
+from .data import encode_all, load_dataset
 from .loop import Loop, State
 from .memory import limit_heap_growth
 from .recipe import NON_TRAJECTORY, Recipe, make_recipe
@@ -95,9 +95,7 @@ def train(dataset_dir: str | Path, out_dir: str | Path | None = None, *, name: s
             warm.load_into(prepared.model)
             say(f"LoRA weights from {warm.path} (sha256 {warm.sha256[:12]})")
         tok = prepared.tokenizer
-        views = ds.train_views if recipe.views else []
-        train_views, skipped = encode_views(tok, ds.train, views, recipe.max_seq_len)
-        train_ex = [v[0] for v in train_views]
+        train_ex, skipped = encode_all(tok, ds.train, recipe.max_seq_len)
         val_ex, val_skipped = encode_all(tok, ds.val, recipe.max_seq_len)
         if not train_ex:
             raise SchemagenError(f"every training example is longer than --max-seq-len {recipe.max_seq_len}",
@@ -113,13 +111,12 @@ def train(dataset_dir: str | Path, out_dir: str | Path | None = None, *, name: s
                 "resumed_from": warm.sha256 if warm is not None else None}
         pad_id = pad_id_of(tok)
         loop = Loop(prepared.model, recipe, train_ex, val_ex, pad_id, prepared.device, prepared.dtype,
-                    ckpt_dir, meta, progress=progress, log=say, on_step=on_step, views=train_views)
+                    ckpt_dir, meta, progress=progress, log=say, on_step=on_step)
         with disk_errors(ckpt_dir):
             ckpt_dir.mkdir(parents=True, exist_ok=True)
         loop.resume()
-        more = sum(len(v) - 1 for v in train_views)
         say(f"training {len(train_ex)} examples ({len(val_ex)} val) for {loop.total} steps "
-            f"({loop.steps_per_epoch} per epoch)" + (f"; {more} more question views of them" if more else ""))
+            f"({loop.steps_per_epoch} per epoch)")
         state = loop.run()
         info = _info(ds, name, recipe, backend.name, prepared, loop, state, skipped)
         if warm is not None:
@@ -144,8 +141,7 @@ def _info(ds: Any, name: str, recipe: Recipe, backend: str, prepared: Any, loop:
     tail = train_losses[-10:]
     hyper = {k: v for k, v in recipe.to_dict().items() if k not in ("base", "backend")}
     hyper["target_modules"] = recipe.targets()
-    hyper.update(total_steps=loop.total, steps_per_epoch=loop.steps_per_epoch, skipped_long=skipped,
-                 question_views=sum(len(v) for v in loop.views))
+    hyper.update(total_steps=loop.total, steps_per_epoch=loop.steps_per_epoch, skipped_long=skipped)
     return {
         "format": FORMAT,
         "name": name,

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..dataset import load_manifest
 from ..errors import SchemagenError
-from ..review.decisions import reviewed_rows
+from ..review.decisions import reviewed_splits
 from ..schema import schema_hash
 
 IGNORE = -100
@@ -27,15 +27,10 @@ class DatasetInfo:
     train: list[tuple[list[dict[str, str]], str]]
     val: list[tuple[list[dict[str, str]], str]]
     review: dict[str, Any] = field(default_factory=dict)  # what decisions.jsonl changed; {} when unreviewed
-    train_views: list[list[list[dict[str, str]]]] = field(default_factory=list)  # other prompts of each train pair
 
     def fingerprint(self) -> str:
-        """sha256 of the training and validation pairs (and the training pairs' other question views, where
-        there are any): a checkpoint only resumes on the same data."""
-        data: list[Any] = [self.train, self.val]
-        if any(self.train_views):
-            data.append(self.train_views)
-        blob = json.dumps(data, sort_keys=True, ensure_ascii=False)
+        """sha256 of the training and validation pairs: a checkpoint only resumes on the same data."""
+        blob = json.dumps([self.train, self.val], sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
@@ -79,13 +74,11 @@ def load_dataset(directory: str | Path) -> DatasetInfo:
         raise SchemagenError("no such dataset directory", d)
     manifest = load_manifest(d)
     schema, sha = check_schema(d, manifest)
-    rows, review = reviewed_rows(d, schema)  # review decisions: rejected pairs left out, edits applied
-    if not rows["train"]:
+    splits, review = reviewed_splits(d, schema)  # review decisions: rejected pairs left out, edits applied
+    if not splits["train"]:
         raise SchemagenError("no training examples (empty split, or every pair rejected in review)",
                              d / "train.jsonl")
-    train = [(r.prompt, r.answer) for r in rows["train"]]
-    val = [(r.prompt, r.answer) for r in rows["val"]]
-    return DatasetInfo(d, manifest, schema, sha, train, val, review, [r.views for r in rows["train"]])
+    return DatasetInfo(d, manifest, schema, sha, splits["train"], splits["val"], review)
 
 
 @dataclass
@@ -120,26 +113,6 @@ def encode_all(tokenizer: Any, pairs: list[tuple[list[dict[str, str]], str]],
         else:
             out.append(ex)
     return out, skipped
-
-
-def encode_views(tokenizer: Any, pairs: list[tuple[list[dict[str, str]], str]],
-                 views: list[list[list[dict[str, str]]]], max_len: int) -> tuple[list[list[Example]], int]:
-    """Each pair's examples: its first question, then each other view's (same answer); a pair longer than
-    `max_len` in its first question is skipped whole, a longer view alone (returned: pairs skipped)."""
-    out, skipped = [], 0
-    for i, (messages, answer) in enumerate(pairs):
-        first = encode(tokenizer, messages, answer)
-        if len(first) > max_len:
-            skipped += 1
-            continue
-        more = [encode(tokenizer, m, answer) for m in (views[i] if i < len(views) else [])]
-        out.append([first, *[e for e in more if len(e) <= max_len]])
-    return out, skipped
-
-
-def epoch_examples(pairs: list[list[Example]], epoch: int) -> list[Example]:
-    """One example a pair for `epoch`: view `epoch mod k` of a pair with k views."""
-    return [views[epoch % len(views)] for views in pairs]
 
 
 def epoch_batches(lengths: list[int], batch_size: int, bucket_size: int, seed: int, epoch: int) -> list[list[int]]:

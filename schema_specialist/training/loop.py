@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
-from .data import IGNORE, Example, collate, epoch_batches, epoch_examples
+from .data import IGNORE, Example, collate, epoch_batches
 from .memory import trim_heap
 from .recipe import Recipe
 
@@ -115,14 +115,11 @@ class Loop:
     log: Callable[[str], None] = print
     on_step: Callable[[State], None] | None = None
     state: State = field(default_factory=State)
-    views: list[list[Example]] = field(default_factory=list)  # per train pair: its first question, then others
 
     def __post_init__(self) -> None:
         import torch
 
         r = self.recipe
-        if not self.views:
-            self.views = [[e] for e in self.train]
         self.lengths = [len(e) for e in self.train]
         self.batches_per_epoch = len(epoch_batches(self.lengths, r.batch_size, r.bucket_size, r.seed, 0))
         self.steps_per_epoch = math.ceil(self.batches_per_epoch / r.grad_accum)
@@ -183,11 +180,6 @@ class Loop:
         return True
 
     # --- training ----------------------------------------------------------------------------
-    def use_epoch(self, epoch: int) -> None:
-        """The examples of `epoch`: each pair asked in its view `epoch mod k` (`generate --views`)."""
-        self.train = epoch_examples(self.views, epoch)
-        self.lengths = [len(e) for e in self.train]
-
     def _step(self, group: list[list[int]]) -> float:
         import torch
 
@@ -237,7 +229,6 @@ class Loop:
                    desc="train")
         try:
             while st.step < self.total and not st.stopped_early:
-                self.use_epoch(st.epoch)
                 batches = epoch_batches(self.lengths, r.batch_size, r.bucket_size, r.seed, st.epoch)
                 groups = [batches[i:i + r.grad_accum] for i in range(0, len(batches), r.grad_accum)]
                 while st.group < len(groups) and st.step < self.total:

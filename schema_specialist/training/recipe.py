@@ -45,8 +45,6 @@ class Recipe:
     max_grad_norm: float = _f(1.0, "clip the gradient norm (0: off)")
     epochs: int = _f(2, "passes over the training split (ignored when --max-steps > 0)")
     max_steps: int = _f(0, "stop after this many optimizer steps (0: use --epochs)")
-    views: bool = _f(True, "in epoch e ask each pair in its question view e mod k (`generate --views`): the same "
-                           "steps see one answer in other words; off: the first question only")
     batch_size: int = _f(4, "examples per forward pass")
     grad_accum: int = _f(2, "forward passes per optimizer step")
     max_seq_len: int = _f(512, "longer examples are skipped, never truncated")

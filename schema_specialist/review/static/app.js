@@ -92,7 +92,7 @@ function matches(p) {
   if (source && p.source !== source) return false;
   if (status === "reviewed" ? p.status === "unreviewed" : status && p.status !== status) return false;
   if (reason && p.reason !== reason) return false;
-  if (text && ![p.question, ...p.views].some((q) => q.toLowerCase().includes(text))) return false;
+  if (text && !p.question.toLowerCase().includes(text)) return false;
   if (value) {
     const vals = leaves(parsed(p), "").filter(([k]) => !field || k === field).map(([, v]) => v);
     const range = value.match(/^(-?[\d.e+-]+)\s*\.\.\s*(-?[\d.e+-]+)$/i);
@@ -166,11 +166,6 @@ function show(p, keepMode) {
   st.className = `status s-${p.status}`;
   $("pair-meta").textContent = p.who ? `v${p.version} · ${p.who} · ${p.at.replace("T", " ").slice(0, 19)}` : "not reviewed yet";
   $("question").textContent = p.question;
-  // other questions train asks the same answer in (generate --views); an edited pair trains on the first only
-  const views = p.answer === p.original ? p.views : [];
-  $("views").hidden = !views.length;
-  $("views-title").textContent = `also asked as (${views.length}; trained in other epochs)`;
-  $("views-list").replaceChildren(...views.map((v) => el("li", { text: v })));
   const value = parsed(p);
   $("answer-tree").replaceChildren(value === undefined ? el("span", { class: "v-info", text: "not JSON" }) : tree(value));
   $("answer-raw").textContent = p.answer_pretty;

@@ -14,22 +14,27 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "BENCHMARKS.md"
 HEADER = "# Benchmarks\n\nEvery figure here is written by a script under `scripts/`; rerun it to refresh its section.\n"
 
 
-def cpu_line(cpuinfo: str, fallback: str) -> str:
-    """The CPU's model name from /proc/cpuinfo's text, and whether it computes in bf16 (what `--dtype auto`
-    picks for teacher, training and eval: bfloat16 only with AVX512-BF16 or AMX)."""
-    lines = cpuinfo.splitlines()
-    cpu = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), fallback)
-    flags = set(next((ln.split(":", 1)[1].split() for ln in lines if ln.startswith("flags")), []))
-    if flags & {"avx512_bf16", "amx_bf16"}:
-        return f"{cpu}, AVX-512 with BF16 (bfloat16)"
-    return f"{cpu}, AVX2 only (float32)" if "avx2" in flags else cpu
+def cpu_line(cpuinfo: str, fallback: str, dtype: str | None) -> str:
+    """The CPU's model name from /proc/cpuinfo's text, and the dtype `--dtype auto` computes in on it."""
+    cpu = next((ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines() if ln.startswith("model name")),
+               fallback)
+    return f"{cpu}, {dtype} compute" if dtype else cpu
+
+
+def auto_dtype() -> str | None:
+    """What the teacher and eval compute in here (`models.fast_dtype`), or None outside the project's venv."""
+    try:
+        from schema_specialist.models import fast_dtype
+    except ImportError:
+        return None
+    return fast_dtype()
 
 
 def machine() -> str:
-    """One line naming the machine: CPU model and dtype, cores, memory, Python and torch versions."""
+    """One line naming the machine: CPU model and compute dtype, cores, memory, Python and torch versions."""
     cpu = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):
-        cpu = cpu_line(Path("/proc/cpuinfo").read_text(), cpu)
+        cpu = cpu_line(Path("/proc/cpuinfo").read_text(), cpu, auto_dtype())
     mem = ""
     try:
         kb = int(Path("/proc/meminfo").read_text().split()[1])

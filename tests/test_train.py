@@ -415,3 +415,65 @@ def test_an_adapter_directory_with_eval_outputs_can_be_retrained(tmp_path: Path)
     (out / "notes.txt").write_text("mine")
     with pytest.raises(SchemagenError, match="not a schemagen adapter"):
         check_out_dir(out, overwrite=True)
+
+
+# --- data-parallel ranks on CPU ----------------------------------------------------------------
+
+def test_auto_procs_splits_the_core_budget() -> None:
+    from schema_specialist.training.parallel import auto_procs
+
+    assert auto_procs(0, 0, 2, 2, "cpu") == (2, 1)  # the default on this 2-core machine
+    assert auto_procs(0, 1, 2, 2, "cpu") == (1, 1)  # --threads 1: a one-core budget, one process
+    assert auto_procs(0, 0, 8, 2, "cpu") == (2, 4)  # never more processes than micro-batches a step
+    assert auto_procs(1, 0, 2, 2, "cpu") == (1, 2)
+    assert auto_procs(0, 0, 2, 2, "cuda") == (1, 2)
+
+
+def test_two_processes_take_the_steps_one_process_takes(orders: Path, tiny_mistral_dir: Path,
+                                                         tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    recipe = {**FAST, "base": str(tiny_mistral_dir), "batch_size": 2, "grad_accum": 2, "max_steps": 6,
+              "lora_dropout": 0.0, "progress": False}
+    logs: list[str] = []
+    one = train(orders, tmp_path / "one", procs=1, log=lambda m: None, **recipe)
+    two = train(orders, tmp_path / "two", procs=2, log=logs.append, **recipe)
+    assert any("2 processes x 1 thread" in line for line in logs), logs
+    assert two["metrics"]["processes"] == 2 and one["metrics"]["processes"] == 1
+    assert two["metrics"]["train_tokens"] == one["metrics"]["train_tokens"]  # both ranks' tokens counted
+
+    def curve(info: dict[str, Any]) -> list[float]:
+        return [p.get("train_loss", p.get("val_loss")) for p in info["loss_curve"]]
+
+    assert [p["step"] for p in two["loss_curve"]] == [p["step"] for p in one["loss_curve"]]
+    assert curve(two) == pytest.approx(curve(one), rel=1e-3)
+    a = load_file(str(tmp_path / "one" / "adapter_model.safetensors"))
+    b = load_file(str(tmp_path / "two" / "adapter_model.safetensors"))
+    assert a.keys() == b.keys()
+    moved = load_file(str(tmp_path / "one" / "adapter_model.safetensors"))
+    for k in a:
+        assert (a[k] - b[k]).abs().max().item() < 1e-3 * max(1.0, moved[k].abs().max().item()), k
+
+
+def test_two_processes_resume_after_an_interrupt(orders: Path, tiny_mistral_dir: Path, tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    recipe = {**FAST, "base": str(tiny_mistral_dir), "batch_size": 2, "grad_accum": 2, "max_steps": 6,
+              "checkpoint_every": 2, "procs": 2, "progress": False, "log": lambda m: None}
+
+    def interrupt(state: Any) -> None:
+        if state.step == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(orders, tmp_path / "split", on_step=interrupt, **recipe)
+    assert sorted(p.name for p in (tmp_path / "split" / "checkpoints").iterdir()) == ["step-0000002"]
+    logs: list[str] = []
+    resumed = train(orders, tmp_path / "split", **{**recipe, "log": logs.append})
+    assert any("step 2/6" in line for line in logs)
+    whole = train(orders, tmp_path / "whole", **{**recipe, "procs": 1})
+    assert [p["step"] for p in resumed["loss_curve"]] == [p["step"] for p in whole["loss_curve"]]
+    a = load_file(str(tmp_path / "whole" / "adapter_model.safetensors"))
+    b = load_file(str(tmp_path / "split" / "adapter_model.safetensors"))
+    for k in a:
+        assert (a[k] - b[k]).abs().max().item() < 1e-3, k

@@ -69,8 +69,6 @@ ABLATIONS = {
     "pad1": "`--pad-multiple 1`: each batch padded to its own longest example",
     "mask": "the loss forward is given the attention mask (the masked SDPA kernel)",
     "cast": "PEFT casts each LoRA input to fp32 (its default)",
-    "procs1": "`--procs 1`: one process using every thread (the default before 2026-12-07)",
-    "procs2": "`--procs 2`: two data-parallel processes sharing the threads",
 }
 
 
@@ -82,8 +80,6 @@ def _undo(option: str) -> dict[str, Any]:
         return {"trim_heap": False}
     if option == "trim":
         return {"trim_heap": True}
-    if option.startswith("procs") and option[5:].isdigit():
-        return {"procs": int(option[5:])}
     if option == "pad1":
         return {"pad_multiple": 1}
     if option == "cast":
@@ -116,17 +112,11 @@ def one(dataset: str, config: str, steps: int, out: str, threads: int) -> None:
     values: dict[str, Any] = {}
     for option in filter(None, options.split("+")):
         values.update(_undo(option))
-    import resource
-    import time
-
-    start = time.perf_counter()
     info = train(dataset, out, lora_r=16, dtype=dtype, max_steps=steps, checkpoint_every=0, progress=False,
                  threads=threads, log=lambda m: None, **values)
-    wall = time.perf_counter() - start
-    ranks_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # spawned ranks, if any
     print(json.dumps({"config": config, "dtype": info["dtype"], **info["metrics"],
                       "batch": info["hyperparameters"]["batch_size"] * info["hyperparameters"]["grad_accum"],
-                      "threads_asked": threads, "wall": wall, "ranks_rss_mb": ranks_rss}))
+                      "threads": threads}))
 
 
 def main() -> None:
@@ -162,19 +152,14 @@ def main() -> None:
     body = [f"Embedded SmolLM2-135M-Instruct, backend peft on CPU, LoRA r=16 on all linear projections, "
             f"{rows[0]['steps']} optimizer steps of {rows[0]['batch']} examples, data: {source}. "
             "Tokens/s = non-pad (prompt + answer) tokens through forward+backward per second of optimizer "
-            "steps; peak RSS = ru_maxrss of the training process (with several processes: rank 0's, and the "
-            "largest of the others'); wall = the whole `train()` call, model loading included. Configurations "
-            "ran one after another. "
+            "steps; peak RSS = ru_maxrss of the training process. Configurations ran one after another. "
             + "; ".join(f"`{k}` = {v}" for k, v in ABLATIONS.items() if k in re.split(r"[,:+]", args.configs)) + ".",
-            "", "| configuration | compute dtype | processes x threads | train tokens/s | peak RSS (MiB) | train loss "
-            "| val loss | step seconds | wall seconds |", "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+            "", "| configuration | compute dtype | threads | train tokens/s | peak RSS (MiB) | train loss | val loss "
+            "| seconds |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         val = f"{r['val_loss']:.4f}" if r.get("val_loss") is not None else "n/a"
-        procs = r.get("processes", 1)
-        rss = f"{r['peak_rss_mb']:.0f}" + (f" + {r['ranks_rss_mb']:.0f}" if procs > 1 else "")
-        body.append(f"| {r['config']} | {r['dtype']} | {procs} x {r.get('threads', r['threads_asked'])} | "
-                    f"{r['tokens_per_s']:.0f} | {rss} | {r['train_loss']:.4f} | {val} | {r['seconds']:.1f} | "
-                    f"{r['wall']:.1f} |")
+        body.append(f"| {r['config']} | {r['dtype']} | {r['threads'] or 'all'} | {r['tokens_per_s']:.0f} | "
+                    f"{r['peak_rss_mb']:.0f} | {r['train_loss']:.4f} | {val} | {r['seconds']:.1f} |")
     text = "\n".join(body)
     print(text)
     if not args.no_write:

@@ -9,7 +9,6 @@ import resource
 import shutil
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +17,14 @@ from ..errors import SchemagenError
 from ..generate.decoding import pad_id_of
 from ..prompts import TASK_SYSTEM
 from ..review.decisions import review_note
-from .base import Backend, Prepared, cuda_available, select_backend
+from .base import select_backend
 from .checkpoint import disk_errors, write_dir_atomically
-from .data import DatasetInfo, Example, encode_all, load_dataset
+from .data import encode_all, load_dataset
 from .loop import Loop, State
 from .memory import limit_heap_growth
-from .parallel import Comm, Ranks, auto_procs, close_group, init_group
 from .recipe import NON_TRAJECTORY, Recipe, make_recipe
 from .report import model_card, plot_loss
-from .warm import WarmStart, read_warm_start
+from .warm import read_warm_start
 
 FORMAT = "schemagen-adapter/1"
 # What `train`, `eval` and `scripts/bench_reliability.py` write into an adapter directory (eval.json,
@@ -87,41 +85,40 @@ def train(dataset_dir: str | Path, out_dir: str | Path | None = None, *, name: s
         warm.check(recipe, resolve_model_path(recipe.base), ds.schema_sha256)
     check_out_dir(out, overwrite)
     backend = select_backend(recipe.backend)
-    device = "cuda" if cuda_available() else "cpu"
-    procs, threads = auto_procs(recipe.procs, recipe.threads, len(os.sched_getaffinity(0)), recipe.grad_accum,
-                                device)
-    ckpt_dir = out / "checkpoints"
-    if overwrite and ckpt_dir.exists():
-        shutil.rmtree(ckpt_dir)
     old_threads = torch.get_num_threads()
+    threads = recipe.threads or len(os.sched_getaffinity(0))
     torch.set_num_threads(threads)
-    ranks = Ranks(procs) if procs > 1 else None
-    comm, finished = None, False
     try:
-        if ranks is not None:  # they load their model while this process loads its own
-            ranks.start(ds.path, recipe.to_dict(), threads, warm.path if warm is not None else None, ckpt_dir)
-        run = prepare_run(ds, recipe, backend, warm, say)
-        say(f"backend: {backend.name} ({run.prepared.note}), "
-            + (f"{procs} processes x {threads} thread{'s' if threads > 1 else ''}" if procs > 1
-               else f"{threads} threads"))
+        prepared = backend.prepare(recipe)
+        say(f"backend: {backend.name} ({prepared.note}), {threads} threads")
         if warm is not None:
+            warm.load_into(prepared.model)
             say(f"LoRA weights from {warm.path} (sha256 {warm.sha256[:12]})")
-        if run.skipped or run.val_skipped:
-            say(f"skipped {run.skipped} train / {run.val_skipped} val examples longer than {recipe.max_seq_len} "
-                "tokens")
-        if ranks is not None:
-            ranks.wait_ready()
-            comm = init_group(ranks.store, 0, procs)
-        loop = make_loop(run, recipe, ckpt_dir, comm=comm, progress=progress, log=say, on_step=on_step)
+        tok = prepared.tokenizer
+        train_ex, skipped = encode_all(tok, ds.train, recipe.max_seq_len)
+        val_ex, val_skipped = encode_all(tok, ds.val, recipe.max_seq_len)
+        if not train_ex:
+            raise SchemagenError(f"every training example is longer than --max-seq-len {recipe.max_seq_len}",
+                                 ds.path / "train.jsonl")
+        if skipped or val_skipped:
+            say(f"skipped {skipped} train / {val_skipped} val examples longer than {recipe.max_seq_len} tokens")
+        ckpt_dir = out / "checkpoints"
+        if overwrite and ckpt_dir.exists():
+            shutil.rmtree(ckpt_dir)
+        trajectory = {k: v for k, v in recipe.to_dict().items() if k not in NON_TRAJECTORY}
+        # a checkpoint of a run from other start weights is not resumed (None matches older checkpoints)
+        meta = {"recipe": trajectory, "data": ds.fingerprint(), "dtype": prepared.dtype,
+                "resumed_from": warm.sha256 if warm is not None else None}
+        pad_id = pad_id_of(tok)
+        loop = Loop(prepared.model, recipe, train_ex, val_ex, pad_id, prepared.device, prepared.dtype,
+                    ckpt_dir, meta, progress=progress, log=say, on_step=on_step)
         with disk_errors(ckpt_dir):
             ckpt_dir.mkdir(parents=True, exist_ok=True)
         loop.resume()
-        say(f"training {len(run.train)} examples ({len(run.val)} val) for {loop.total} steps "
+        say(f"training {len(train_ex)} examples ({len(val_ex)} val) for {loop.total} steps "
             f"({loop.steps_per_epoch} per epoch)")
         state = loop.run()
-        prepared = run.prepared
-        info = _info(ds, name, recipe, backend.name, prepared, loop, state, run.skipped)
-        info["metrics"].update(processes=procs, threads=threads)
+        info = _info(ds, name, recipe, backend.name, prepared, loop, state, skipped)
         if warm is not None:
             info["resumed_from"] = warm.describe()
 
@@ -132,59 +129,10 @@ def train(dataset_dir: str | Path, out_dir: str | Path | None = None, *, name: s
             (tmp / "README.md").write_text(model_card(info), encoding="utf-8")
 
         write_dir_atomically(out, fill)
-        finished = True
         say(f"adapter written to {out}")
         return info
     finally:
-        if comm is not None:
-            close_group()
-        if ranks is not None:
-            ranks.stop(finished)
         torch.set_num_threads(old_threads)
-
-
-@dataclass
-class Run:
-    """What every rank of a run builds the same way: the LoRA model, the tokenized splits, the resume key."""
-
-    prepared: Prepared
-    train: list[Example]
-    val: list[Example]
-    skipped: int
-    val_skipped: int
-    meta: dict[str, Any]  # what a checkpoint must match to be resumed (recipe, data, start weights)
-
-
-def prepare_run(ds: DatasetInfo, recipe: Recipe, backend: Backend, warm: WarmStart | None,
-                say: Callable[[str], None]) -> Run:
-    """Load the base model with LoRA (from `warm`'s weights when given) and tokenize the splits."""
-    prepared = backend.prepare(recipe)
-    if warm is not None:
-        warm.load_into(prepared.model)
-    tok = prepared.tokenizer
-    train_ex, skipped = encode_all(tok, ds.train, recipe.max_seq_len)
-    val_ex, val_skipped = encode_all(tok, ds.val, recipe.max_seq_len)
-    if not train_ex:
-        raise SchemagenError(f"every training example is longer than --max-seq-len {recipe.max_seq_len}",
-                             ds.path / "train.jsonl")
-    trajectory = {k: v for k, v in recipe.to_dict().items() if k not in NON_TRAJECTORY}
-    # a checkpoint of a run from other start weights is not resumed (None matches older checkpoints)
-    meta = {"recipe": trajectory, "data": ds.fingerprint(), "dtype": prepared.dtype,
-            "resumed_from": warm.sha256 if warm is not None else None}
-    return Run(prepared, train_ex, val_ex, skipped, val_skipped, meta)
-
-
-def load_run(dataset_dir: Path, recipe: Recipe, resume_from: Path | None) -> Run:
-    """`prepare_run` from paths alone: what a spawned data-parallel rank builds."""
-    warm = read_warm_start(resume_from) if resume_from is not None else None
-    return prepare_run(load_dataset(dataset_dir), recipe, select_backend(recipe.backend), warm, lambda m: None)
-
-
-def make_loop(run: Run, recipe: Recipe, checkpoint_dir: Path, *, comm: Comm | None = None, progress: bool = False,
-              log: Callable[[str], None] = print, on_step: Callable[[State], None] | None = None) -> Loop:
-    p = run.prepared
-    return Loop(p.model, recipe, run.train, run.val, pad_id_of(p.tokenizer), p.device, p.dtype, checkpoint_dir,
-                run.meta, progress=progress, log=log, on_step=on_step, comm=comm)
 
 
 def _info(ds: Any, name: str, recipe: Recipe, backend: str, prepared: Any, loop: Loop, state: State,

@@ -8,15 +8,12 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
 from .data import IGNORE, Example, collate, epoch_batches
 from .memory import trim_heap
 from .recipe import Recipe
-
-if TYPE_CHECKING:
-    from .parallel import Comm
 
 
 @dataclass
@@ -66,28 +63,21 @@ def answer_loss(model: Any, batch: dict[str, Any], device: str, dtype: str) -> t
 
 
 def evaluate(model: Any, examples: list[Example], batch_size: int, pad_id: int, device: str,
-             dtype: str, multiple: int = 1, comm: Comm | None = None) -> float | None:
-    """Token-weighted mean answer loss over `examples` (None when there are none); with `comm`, each rank
-    takes its share of the batches and the sums are added over the ranks."""
+             dtype: str, multiple: int = 1) -> float | None:
+    """Token-weighted mean answer loss over `examples` (None when there are none)."""
     import torch
 
     if not examples:
         return None
     model.eval()
     order = sorted(range(len(examples)), key=lambda i: len(examples[i]))
-    starts = list(range(0, len(order), batch_size))
-    if comm is not None:
-        starts = starts[comm.rank::comm.world]
     total, count = 0.0, 0
     with torch.no_grad():
-        for start in starts:
+        for start in range(0, len(order), batch_size):
             batch = collate([examples[i] for i in order[start:start + batch_size]], pad_id, multiple)
             loss, n = answer_loss(model, batch, device, dtype)
             total += float(loss)
             count += n
-    if comm is not None:
-        total, summed = comm.sum_floats(total, count)
-        count = int(summed)
     model.train()
     return total / max(count, 1)
 
@@ -124,7 +114,6 @@ class Loop:
     progress: bool = False
     log: Callable[[str], None] = print
     on_step: Callable[[State], None] | None = None
-    comm: Comm | None = None  # data-parallel ranks (training/parallel.py); None: this process alone
     state: State = field(default_factory=State)
 
     def __post_init__(self) -> None:
@@ -135,7 +124,6 @@ class Loop:
         self.batches_per_epoch = len(epoch_batches(self.lengths, r.batch_size, r.bucket_size, r.seed, 0))
         self.steps_per_epoch = math.ceil(self.batches_per_epoch / r.grad_accum)
         self.total = r.max_steps if r.max_steps > 0 else r.epochs * self.steps_per_epoch
-        self.answer_tokens = [sum(1 for t in e.labels[1:] if t != IGNORE) for e in self.train]
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.params = params
         self.optimizer = torch.optim.AdamW(params, lr=r.lr, weight_decay=r.weight_decay)
@@ -155,45 +143,21 @@ class Loop:
             extra["cuda_rng"] = torch.cuda.get_rng_state_all()
         return extra
 
-    @property
-    def lead(self) -> bool:
-        """Whether this process logs and writes (rank 0, or the only process)."""
-        return self.comm is None or self.comm.rank == 0
-
     def save(self) -> None:
-        if not self.lead:
-            return
         meta = {**self.meta, "state": asdict(self.state)}
         save_checkpoint(self.checkpoint_dir, self.state.step, self.model, self._extra(), meta,
                         self.recipe.keep_checkpoints)
 
     def resume(self) -> bool:
-        """Load the newest checkpoint, if any; a mismatch with this run's recipe/data is an error.
-
-        With ranks, rank 0 picks the checkpoint and every rank loads that one; then all start from rank
-        0's weights."""
-        if self.comm is None:
-            found = list_checkpoints(self.checkpoint_dir)
-            return self._load(found[-1]) if found else False
-        if self.comm.rank == 0:
-            found = list_checkpoints(self.checkpoint_dir)
-            chosen = found[-1] if found else None
-            if chosen is not None:
-                self._load(chosen)
-            self.comm.broadcast_object(None if chosen is None else str(chosen))
-        else:
-            picked = self.comm.broadcast_object(None)
-            chosen = Path(picked) if picked is not None else None
-            if chosen is not None:
-                self._load(chosen)
-        self.comm.broadcast_params(self.params)
-        return chosen is not None
-
-    def _load(self, path: Path) -> bool:
+        """Load the newest checkpoint, if any; a mismatch with this run's recipe/data is an error."""
         import torch
 
         from ..errors import SchemagenError
 
+        found = list_checkpoints(self.checkpoint_dir)
+        if not found:
+            return False
+        path = found[-1]
         meta, extra = load_checkpoint(path, self.model)
         for key, value in self.meta.items():
             if meta.get(key) != value:
@@ -217,25 +181,17 @@ class Loop:
 
     # --- training ----------------------------------------------------------------------------
     def _step(self, group: list[list[int]]) -> float:
-        """One optimizer step over a group of micro-batches; with ranks, this rank's share of them, the
-        gradients summed over the ranks before clipping (the step the one-process loop would take)."""
         import torch
 
-        n_answer = sum(self.answer_tokens[i] for idx in group for i in idx)
-        mine = group if self.comm is None else group[self.comm.rank::self.comm.world]
-        batches = [collate([self.train[i] for i in idx], self.pad_id, self.recipe.pad_multiple) for idx in mine]
-        total, tokens = 0.0, 0
+        batches = [collate([self.train[i] for i in idx], self.pad_id, self.recipe.pad_multiple) for idx in group]
+        n_answer = sum(int((b["labels"][:, 1:] != IGNORE).sum()) for b in batches)
+        total = 0.0
         for b in batches:
             loss, _ = answer_loss(self.model, b, self.device, self.dtype)
             scaled = loss / max(n_answer, 1)
             (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
             total += loss.item()
-            tokens += b["tokens"]
-        if self.comm is not None:
-            self.comm.sum_grads(self.params)
-            total, summed = self.comm.sum_floats(total, tokens)
-            tokens = int(summed)
-        self.state.tokens += tokens
+            self.state.tokens += b["tokens"]
         if self.scaler is not None:
             self.scaler.unscale_(self.optimizer)
         if self.recipe.max_grad_norm > 0:
@@ -251,8 +207,7 @@ class Loop:
 
     def _validate(self) -> None:
         st, r = self.state, self.recipe
-        val = evaluate(self.model, self.val, r.batch_size, self.pad_id, self.device, self.dtype, r.pad_multiple,
-                       self.comm)
+        val = evaluate(self.model, self.val, r.batch_size, self.pad_id, self.device, self.dtype, r.pad_multiple)
         if val is None:
             return
         st.last_val = (st.step, val)
@@ -270,8 +225,8 @@ class Loop:
 
         st, r = self.state, self.recipe
         self.model.train()
-        bar = tqdm(total=self.total, initial=st.step, disable=not (self.progress and self.lead), unit="step",
-                   dynamic_ncols=True, desc="train")
+        bar = tqdm(total=self.total, initial=st.step, disable=not self.progress, unit="step", dynamic_ncols=True,
+                   desc="train")
         try:
             while st.step < self.total and not st.stopped_early:
                 batches = epoch_batches(self.lengths, r.batch_size, r.bucket_size, r.seed, st.epoch)

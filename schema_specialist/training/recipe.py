@@ -58,10 +58,7 @@ class Recipe:
     seed: int = _f(0, "seed for LoRA init, shuffling and dropout")
     dtype: str = _f("auto", "compute dtype: auto = bf16 autocast where the CPU/GPU supports it, else fp32",
                     choices=DTYPES)
-    threads: int = _f(0, "CPU cores the run may use, as torch threads (0: all cores)")
-    procs: int = _f(0, "data-parallel processes on CPU, sharing the cores and each step's micro-batches "
-                       "(0: one per core, at most --grad-accum; 1: one process). The steps are the same; on 2 "
-                       "cores two 1-thread processes train faster than one 2-thread process (docs/BENCHMARKS.md)")
+    threads: int = _f(0, "torch CPU threads while training (0: all cores)")
     trim_heap: bool = _f(False, "on CPU, hand freed memory back to the system after every step: a flatter "
                                 "resident size for speed (30 steps side by side: 3090 vs 3129 MB peak, 220 vs 332 "
                                 "tok/s; the full demo 372 -> 399 tok/s untrimmed, another day; docs/BENCHMARKS.md)")
@@ -76,7 +73,7 @@ class Recipe:
         for name in positive:
             if getattr(self, name) < 1:
                 raise SchemagenError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(self, name)})")
-        for name in ("epochs", "max_steps", "patience", "checkpoint_every", "threads", "procs", "keep_checkpoints"):
+        for name in ("epochs", "max_steps", "patience", "checkpoint_every", "threads", "keep_checkpoints"):
             if getattr(self, name) < 0:
                 raise SchemagenError(f"--{name.replace('_', '-')} must not be negative")
         if self.epochs == 0 and self.max_steps == 0:
@@ -103,7 +100,7 @@ def fields_by_name() -> dict[str, dataclasses.Field[Any]]:
 
 
 # Knobs that do not change the trained weights: a resumed run may differ in these.
-NON_TRAJECTORY = {"threads", "procs", "checkpoint_every", "keep_checkpoints", "backend", "trim_heap"}
+NON_TRAJECTORY = {"threads", "checkpoint_every", "keep_checkpoints", "backend", "trim_heap"}
 
 
 def load_config(path: str | Path) -> dict[str, Any]:

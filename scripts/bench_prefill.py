@@ -15,6 +15,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -53,7 +54,7 @@ def main() -> int:
     every = [decoding.chat_ids(tok, [{"role": "user", "content": q}]) for q in questions[:max(sizes)]]
 
     def prefill(rows: int) -> tuple[float, list[int]]:
-        prompts = sorted(every[:rows], key=len, reverse=True)
+        prompts: list[Sequence[int]] = sorted(every[:rows], key=len, reverse=True)
         best, first = float("inf"), []
         for _ in range(args.repeat):
             t0 = time.perf_counter()

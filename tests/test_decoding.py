@@ -71,6 +71,26 @@ def test_rows_finish_at_their_stop_token_and_leave_the_batch(tiny: Any) -> None:
         assert d.tokens == full.tokens[:k] and not d.truncated
 
 
+def test_a_row_its_check_calls_hopeless_leaves_the_batch(tiny: Any) -> None:
+    model, tok = tiny.model, tiny.tokenizer
+    prompts = _prompts(tok)
+    full = decode(model, prompts, stop_ids=set(), pad_id=0, max_new_tokens=8)
+
+    class AfterThree:
+        def hopeless(self, tokens: list[int]) -> bool:
+            return len(tokens) >= 3
+
+    class Never:
+        def hopeless(self, tokens: list[int]) -> bool:
+            return False
+
+    cut = decode(model, prompts, stop_ids=set(), pad_id=0, max_new_tokens=8, give_up=AfterThree)
+    for whole, d in zip(full, cut, strict=True):
+        assert d.tokens == whole.tokens[:3] and d.abandoned and not d.truncated
+    kept = decode(model, prompts, stop_ids=set(), pad_id=0, max_new_tokens=8, give_up=Never)
+    assert [d.tokens for d in kept] == [d.tokens for d in full] and not any(d.abandoned for d in kept)
+
+
 def test_sampling_is_reproducible_with_a_seed(tiny: Any) -> None:
     model, tok = tiny.model, tiny.tokenizer
     prompts = _prompts(tok)

@@ -9,11 +9,14 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from schema_specialist import evaluate as ev
 from schema_specialist.cli import main
 from schema_specialist.errors import SchemagenError
 from schema_specialist.evaluate import Generation, Item, classify_failure, field_match, gate, n_needed, wilson
+from schema_specialist.evaluate.metrics import parse_json
 from schema_specialist.registry import write_meta
 from schema_specialist.schema import schema_from_dict
 from tests.conftest import ORDER_SCHEMA
@@ -385,6 +388,7 @@ def test_bench_script_on_tiny_adapter(tiny_adapter: Path, capsys: pytest.Capture
 def test_batched_generation_matches_one_by_one(tiny_adapter: Path) -> None:
     """Left padding: a prompt's greedy answer and token count do not depend on its batch mates."""
     runner = ev.ModelRunner(ev.load_adapter_meta(tiny_adapter), max_new_tokens=6)
+    runner.stop_non_json = False  # whole answers: a random model seldom starts one with JSON
     items = [Item("Order A1, new, 3.", {}, "test"),
              Item("Record order: id is A009; status is new; total is 22.5 and it ships to Lima next week.", {}, "test"),
              Item("id A2 paid 10", {}, "test")]
@@ -394,6 +398,42 @@ def test_batched_generation_matches_one_by_one(tiny_adapter: Path) -> None:
     assert [g.prompt_tokens for g in batched] == [g.prompt_tokens for g in alone]
     assert len({g.prompt_tokens for g in batched}) == 3
     assert all(g.truncated == (g.completion_tokens == 6) for g in batched)
+
+
+@given(st.text())
+def test_an_answer_whose_first_character_starts_no_json_never_parses(text: str) -> None:
+    from schema_specialist.evaluate.runner import JSON_STARTS
+
+    first = text.strip()[:1]
+    if first and first not in JSON_STARTS:
+        assert parse_json(text + " {}")[0] is False and parse_json(text)[0] is False
+
+
+def test_every_json_start_begins_some_json_value() -> None:
+    from schema_specialist.evaluate.runner import JSON_STARTS
+
+    values = ["{}", "[]", '"a"', "-1", *"0123456789", "true", "false", "null", "NaN", "Infinity"]
+    assert {v[0] for v in values} == set(JSON_STARTS)
+    assert all(parse_json(v)[0] for v in values)
+
+
+def test_free_answers_stop_at_a_first_character_no_json_starts_with(tiny_adapter: Path) -> None:
+    """The prompted baseline's answers: cut where they could no longer parse, scored the same."""
+    from schema_specialist.evaluate.runner import JSON_STARTS
+
+    runner = ev.ModelRunner(ev.load_adapter_meta(tiny_adapter), max_new_tokens=12)
+    items = [Item(q, {}, "test") for q in ("Order A1, new, 3.", "id A2 paid 10", "hello there", "B-7 shipped")]
+    short = runner.prompted_generator(items)
+    runner.stop_non_json = False
+    whole = runner.prompted_generator(items)
+    assert any(s.completion_tokens < w.completion_tokens for s, w in zip(short, whole, strict=True))
+    for s, w in zip(short, whole, strict=True):
+        assert w.text.startswith(s.text)
+        if s.completion_tokens < w.completion_tokens:
+            assert s.text.strip()[:1] not in JSON_STARTS and not s.truncated
+            assert parse_json(w.text)[0] is False  # the whole answer would not have parsed either
+        else:
+            assert s.text == w.text
 
 
 # -- failures by field path -------------------------------------------------------------------------

@@ -98,6 +98,30 @@ def load_adapter_meta(adapter_dir: str | Path, data: str | Path | None = None,
     return AdapterMeta(path, meta, schema, dataset, base, sp if isinstance(sp, str) and sp else None)
 
 
+# The first characters `json.loads` (what `metrics.parse_json` runs) can start a value with,
+# NaN and Infinity included.
+JSON_STARTS = frozenset('{["-0123456789tfnNI')
+
+
+class JsonStart:
+    """A free answer whose first non-blank character can begin no JSON value never parses, whatever
+    follows (`parse_json` reads the whole stripped text): its row stops there. A base model given the
+    schema in its prompt mostly writes prose until `max_new_tokens`; scored the same, in a few tokens."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        self.settled = False
+
+    def hopeless(self, tokens: list[int]) -> bool:
+        if self.settled:
+            return False
+        text = self.tokenizer.decode(tokens, skip_special_tokens=True).lstrip()
+        if not text:
+            return False
+        self.settled = True
+        return text[0] not in JSON_STARTS
+
+
 class ModelRunner:
     """The base model with the adapter loaded once; batched generators for the four systems."""
 
@@ -135,6 +159,7 @@ class ModelRunner:
         self.engine_failures: list[str] = []
         self.grounded = grounded  # free-text strings only as runs of the request's words (`grounding`)
         self.on_row: Callable[[int], None] | None = None  # told each time an answer finishes (progress)
+        self.stop_non_json = True  # a free answer stops at a first character no JSON starts with
 
     def _sampling(self) -> dict[str, Any]:
         if self.temperature > 0:
@@ -151,7 +176,8 @@ class ModelRunner:
 
     def _run(self, messages: Sequence[list[dict[str, str]]], adapter: bool,
              constraint: Any = None) -> list[Generation]:
-        """Batched decoding (`decoding.decode`) with the adapter merged in, or disabled for a baseline."""
+        """Batched decoding (`decoding.decode`) with the adapter merged in, or disabled for a baseline;
+        without a constraint, a row that starts with no JSON character stops there (`JsonStart`)."""
         from ..generate.decoding import chat_ids, decode, pad_id_of
 
         tok = self.tokenizer
@@ -163,7 +189,8 @@ class ModelRunner:
         with ctx:
             decoded = decode(self.model.get_base_model(), ids, stop_ids=self.stop_ids, pad_id=pad_id_of(tok),
                              max_new_tokens=self.max_new_tokens, temperature=self.temperature, seed=self.seed,
-                             batch_size=len(ids), constraint=constraint, on_row=self.on_row)
+                             batch_size=len(ids), constraint=constraint, on_row=self.on_row,
+                             give_up=(lambda: JsonStart(tok)) if constraint is None and self.stop_non_json else None)
         if not adapter:
             self._merged = False  # PEFT unmerges a disabled adapter
         return [Generation(tok.decode(d.tokens, skip_special_tokens=True), d.prompt_tokens, len(d.tokens),

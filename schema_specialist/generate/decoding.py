@@ -31,6 +31,13 @@ class RowConstraint(Protocol):
         """Whether the grammar has ended (its stop token consumed)."""
 
 
+class RowCheck(Protocol):
+    """One unconstrained row's early verdict: whether its answer is already settled as a failure."""
+
+    def hopeless(self, tokens: list[int]) -> bool:
+        """Whether `tokens` (the row's answer so far) can no longer become an answer worth finishing."""
+
+
 # One factory of row constraints for every row, or one a prompt (a grammar for each request).
 Constraint = Callable[[], RowConstraint] | Sequence[Callable[[], RowConstraint]]
 
@@ -44,6 +51,7 @@ class Decoded:
     truncated: bool  # reached max_new_tokens before a stop token
     seconds: float  # the batch's wall time divided by its rows
     error: str = ""  # the grammar allowed no token (dead end)
+    abandoned: bool = False  # stopped by its `RowCheck`: the answer could no longer succeed
 
 
 TOP_K = 50
@@ -115,12 +123,14 @@ def _plain_strides(module: Any, args: tuple[Any, ...]) -> tuple[Any, ...] | None
 def decode(model: Any, prompts: Sequence[Sequence[int]], *, stop_ids: set[int] | frozenset[int], pad_id: int,
            max_new_tokens: int, temperature: float = 0.0, top_p: float = 1.0, seed: int = 0,
            batch_size: int = 32, constraint: Constraint | None = None,
-           vocab_size: int | None = None, on_row: Callable[[int], None] | None = None) -> list[Decoded]:
+           vocab_size: int | None = None, on_row: Callable[[int], None] | None = None,
+           give_up: Callable[[], RowCheck] | None = None) -> list[Decoded]:
     """Decode every prompt (token ids, chat template applied) and return the rows in prompt order.
 
     Prompts go in batches of `batch_size`, longest first, so a batch pads little. With `constraint`,
     each row gets a fresh `RowConstraint` and only the tokens it allows can be chosen; a sequence of
-    factories (one a prompt, in prompt order) gives each row its own grammar.
+    factories (one a prompt, in prompt order) gives each row its own grammar. With `give_up`, each row
+    gets a fresh `RowCheck`, and a row it calls hopeless leaves the batch there (`abandoned`).
     """
     import torch
 
@@ -134,7 +144,7 @@ def decode(model: Any, prompts: Sequence[Sequence[int]], *, stop_ids: set[int] |
             constraint if callable(constraint) else constraint[i] for i in chunk]
         for i, row in zip(chunk, _decode_batch(model, [prompts[i] for i in chunk], stop_ids, pad_id,
                                                max_new_tokens, temperature, top_p, generator, factories,
-                                               vocab_size, on_row), strict=True):
+                                               vocab_size, on_row, give_up), strict=True):
             results[i] = row
     return [r for r in results if r is not None]
 
@@ -142,7 +152,8 @@ def decode(model: Any, prompts: Sequence[Sequence[int]], *, stop_ids: set[int] |
 def _decode_batch(model: Any, prompts: list[Sequence[int]], stop_ids: set[int] | frozenset[int], pad_id: int,
                   max_new_tokens: int, temperature: float, top_p: float, generator: Any,
                   factories: list[Callable[[], RowConstraint]] | None, vocab_size: int | None,
-                  on_row: Callable[[int], None] | None) -> list[Decoded]:
+                  on_row: Callable[[int], None] | None,
+                  give_up: Callable[[], RowCheck] | None = None) -> list[Decoded]:
     import torch
     from transformers import DynamicCache
 
@@ -156,6 +167,7 @@ def _decode_batch(model: Any, prompts: list[Sequence[int]], stop_ids: set[int] |
         mask[r, width - len(p):] = 1
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     rows = [make() for make in factories] if factories is not None else None
+    checks = [give_up() for _ in range(n)] if give_up is not None else None
     new: list[list[int]] = [[] for _ in range(n)]
     done: list[Decoded | None] = [None] * n
     active = list(range(n))  # original row index of each live batch row
@@ -190,10 +202,11 @@ def _decode_batch(model: Any, prompts: list[Sequence[int]], stop_ids: set[int] |
                 stopped = not error and (tok in stop_ids or (rows is not None and rows[r].finished()))
                 if not error and tok not in stop_ids:
                     new[r].append(tok)
+                hopeless = checks is not None and not error and not stopped and checks[r].hopeless(new[r])
                 full = len(new[r]) >= max_new_tokens
-                if error or stopped or full:
-                    done[r] = Decoded(new[r], len(prompts[r]), truncated=full and not stopped, seconds=0.0,
-                                      error=error)
+                if error or stopped or full or hopeless:
+                    done[r] = Decoded(new[r], len(prompts[r]), truncated=full and not stopped and not hopeless,
+                                      seconds=0.0, error=error, abandoned=hopeless)
                     if on_row is not None:
                         on_row(1)
                 else:

@@ -436,6 +436,22 @@ def test_free_answers_stop_at_a_first_character_no_json_starts_with(tiny_adapter
             assert s.text == w.text
 
 
+def test_stop_bench_scores_both_ways_the_same(tiny_adapter: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_stop", Path(__file__).parent.parent / "scripts" /
+                                                  "bench_stop_non_json.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    requests = tmp_path / "requests.jsonl"
+    requests.write_text('{"question": "order A-9 paid 3"}\n{"question": "hello"}\n', encoding="utf-8")
+    assert bench.main(["--adapter", str(tiny_adapter), "-n", "2", "--inputs", str(requests), "--no-write"]) == 0
+    out = capsys.readouterr().out
+    assert "in both: **yes**" in out and "| stop at a first character" in out
+
+
 # -- failures by field path -------------------------------------------------------------------------
 
 NESTED_SCHEMA = schema_from_dict({

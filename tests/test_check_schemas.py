@@ -164,3 +164,25 @@ def test_safe_patterns(pattern: str) -> None:
 
 def test_lookaround_detection() -> None:
     assert has_lookaround("^(?=.*\\d).+$") and has_lookaround("a(?!b)") and not has_lookaround("^[a-z]+$")
+
+
+@pytest.mark.parametrize("key, value, severity, word", [
+    ("self", {"vendor": "com.example", "name": "event", "version": "1-0-0"}, "warning", "'self'"),  # Snowplow
+    ("_format", "uuid", "warning", "'_format'"),  # a deliberately switched-off keyword
+    ("category", "billing", "warning", "constrains nothing"),
+    ("decription", "the id", "warning", "a typo of 'description'"),  # a misspelt annotation constrains nothing
+    ("mininum", 3, "error", "a typo of 'minimum'"),  # a misspelt rule: the schema means a bound nobody enforces
+    ("oneof", [{"type": "string"}, {"type": "integer"}], "error", "a typo of 'oneOf'"),
+    ("maxlength", 5, "error", "a typo of 'maxLength'"),
+])
+def test_an_unknown_keyword_fails_only_where_it_looks_like_a_misspelt_rule(
+        tmp_path: Path, key: str, value: object, severity: str, word: str) -> None:
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object",
+              "properties": {"id": {"type": "string", key: value}}}
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(schema), encoding="utf-8")
+    report = check_schema_file(path, compile=False)
+    hits = [i for i in report.issues if key in i.message]
+    assert [i.severity for i in hits] == [severity], report.issues
+    assert word in hits[0].message and hits[0].pointer == "#/properties/id"
+    assert report.failed() == (severity == "error")

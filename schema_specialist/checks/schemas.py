@@ -203,8 +203,26 @@ def _refs(raw: dict[str, Any], path: Path, cls: Any, report: FileReport, max_byt
     return bad
 
 
+def typo_of(key: str, keywords: set[str] | frozenset[str]) -> str | None:
+    """The keyword `key` looks like a misspelling of (same letters in another case, or close: `minLenght`,
+    `mininum`, `oneof`), or None. A leading `_` or `$` marks a deliberate private keyword (`_format`)."""
+    import difflib
+
+    if key[:1] in "_$":
+        return None
+    for word in keywords:
+        if word.lower() == key.lower():
+            return word
+    close = difflib.get_close_matches(key, sorted(keywords), n=1, cutoff=0.85)
+    return close[0] if close else None
+
+
 def _keywords(raw: dict[str, Any], cls: Any, report: FileReport) -> None:
-    """Keywords (and formats) that neither decoding nor validation enforces, or only decoding does."""
+    """Keywords (and formats) that neither decoding nor validation enforces, or only decoding does.
+
+    An unknown format, or an unknown keyword that looks like a misspelt constraint (`minLenght`), is an
+    error: the schema means a rule nothing enforces. Any other unknown keyword (Snowplow's `self`,
+    `_format`, a tool's `category`) is a warning: JSON Schema reads it as an annotation."""
     from ..engines import ENGINES
     from ..engines.base import ANNOTATIONS
 
@@ -231,12 +249,24 @@ def _keywords(raw: dict[str, Any], cls: Any, report: FileReport) -> None:
                 nothing.setdefault(key, pointer)
             elif key not in known:
                 decoding_only.setdefault(key, pointer)
-    for key, pointer in list(nothing.items())[:MAX_ISSUES_PER_KIND]:
-        is_format = key.startswith("format:")
-        what = f"format {key[7:]!r}" if is_format else f"keyword {key!r}"
-        hint = "a typo? a custom format has no checker" if is_format else "a typo? another draft's keyword?"
+    constraints = (set(cls.VALIDATORS) | decoding) - _NO_CONSTRAINT - ANNOTATIONS
+    rules: list[tuple[str, str, str | None]] = []  # (key, pointer, the constraint it misspells)
+    unknown: list[tuple[str, str, str | None]] = []  # (key, pointer, the annotation it misspells)
+    for key, pointer in nothing.items():
+        meant = None if key.startswith("format:") else typo_of(key, constraints)
+        if key.startswith("format:") or meant is not None:
+            rules.append((key, pointer, meant))
+        else:
+            unknown.append((key, pointer, typo_of(key, ANNOTATIONS | _NO_CONSTRAINT)))
+    for key, pointer, meant in rules[:MAX_ISSUES_PER_KIND]:
+        what = f"format {key[7:]!r}" if meant is None else f"keyword {key!r}"
+        hint = "a typo? a custom format has no checker" if meant is None else f"a typo of {meant!r}?"
         report.add("error", "unsupported-keyword", f"{what} is enforced by nothing: no decoding engine and not "
                    f"{report.info.get('draft')} validation ({hint})", pointer=pointer)
+    for key, pointer, meant in unknown[:MAX_ISSUES_PER_KIND]:
+        hint = f" (a typo of {meant!r}?)" if meant else ""
+        report.add("warning", "unknown-keyword", f"keyword {key!r} is no JSON Schema keyword: kept as an "
+                   f"annotation, it constrains nothing{hint}", pointer=pointer)
     for key, pointer in list(decoding_only.items())[:MAX_ISSUES_PER_KIND]:
         report.add("warning", "decoding-only", f"{key!r} is enforced while decoding but ignored by "
                    f"{report.info.get('draft')} validation", pointer=pointer)

@@ -186,3 +186,20 @@ def test_an_unknown_keyword_fails_only_where_it_looks_like_a_misspelt_rule(
     assert [i.severity for i in hits] == [severity], report.issues
     assert word in hits[0].message and hits[0].pointer == "#/properties/id"
     assert report.failed() == (severity == "error")
+
+
+def test_bench_check_counts_failing_schemas(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_check", Path(__file__).parent.parent / "scripts" /
+                                                  "bench_check.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "good.json").write_text('{"type": "object", "self": {"name": "x"}}', encoding="utf-8")
+    (tmp_path / "sub" / "typo.json").write_text('{"type": "string", "maxlength": 3}', encoding="utf-8")
+    assert bench.main(["--bench", str(tmp_path), "--no-write"]) == 0
+    out = capsys.readouterr().out
+    assert "**1 of 2 fail**" in out and "| keyword 'maxlength' | 1 | `sub/typo.json` |" in out
+    assert "| `unknown-keyword` | 0 | 1 |" in out

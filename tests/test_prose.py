@@ -380,17 +380,9 @@ def test_a_zero_count_is_sometimes_said_with_a_negation() -> None:
     prose = [render(value, COUNTS, random.Random(i), prose_share=1.0).question for i in range(300)]
     assert all(not missing_facts(q, value, COUNTS) for q in prose)
     negated = [q for q in prose if re.search(r"\bno (?:tests )?failed|failed\b[^,;.]*: none|failed none", q, re.I)]
-    assert 0.03 * len(prose) < len(negated) < 0.5 * len(prose), len(negated)
+    assert 0.1 * len(prose) < len(negated) < 0.5 * len(prose), len(negated)
     # money and enum zeros keep their digits
     assert not any(re.search(r"\bno (?:cost|usd|level)\b", q, re.I) for q in prose)
-    # a sibling's short label ("failed" beside "tests run") takes no "no": the round trip could not read it
-    build = load_schema(EXAMPLES[0].parent / "build_report.json")
-    report = {"build_id": "B-1234", "branch": "main", "outcome": "passed", "tests_run": 12, "tests_failed": 0,
-              "finished_at": "2026-03-01T02:10:00Z"}
-    said = [render(report, build, random.Random(i), prose_share=1.0).question for i in range(300)]
-    assert all(not missing_facts(q, report, build) for q in said)
-    assert not any(re.search(r"\bno failed\b|without any failed\b", q, re.I) for q in said)
-    assert any(re.search(r"\bno tests failed\b", q, re.I) for q in said)
 
 
 def test_a_negation_states_a_zero_count_and_nothing_else() -> None:

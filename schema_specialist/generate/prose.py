@@ -98,10 +98,8 @@ class ProseWriter:
         if isinstance(value, bool):
             return self.boolean(key, node, value)
         if vocab.is_plain_count(key, node, value) and rng.random() < NONE_COUNT:
-            lab = self.label(key, node)
-            if lab in vocab.labels(key, node):  # a noun ("no tests failed"), not a sibling's short "failed"
-                form = rng.choice(["no {L}", "no {L}", "{L}: none", "{L} none", "without any {L}", "{L}: nothing"])
-                return _fill(form, Seg(LABEL, lab), None)
+            form = rng.choice(["no {L}", "no {L}", "{L}: none", "{L} none", "without any {L}", "{L}: nothing"])
+            return _fill(form, Seg(LABEL, self.label(key, node)), None)
         v = Seg(VALUE, self.value_text(key, node, value))
         if (forms := vocab.described(key, node)) and rng.random() < DESCRIBED:
             return self.describe(rng.choice(forms), v, isinstance(value, int) and

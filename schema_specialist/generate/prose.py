@@ -2,8 +2,8 @@
 
 Values sit inside sentences; labels are paraphrased (`vocabulary.labels`) or left out where a value
 speaks for itself (an enum word, an id with a pattern, a timestamp); numbers come as people write them
-(`$0.42`, `22 cents`, `40%`, `5,200`, `5.2k`, `5 minutes`); booleans, empty lists and zero counts are
-said in words ("not resolved", "still open", "no incidents", "no tests failed"); dates and timestamps sometimes in words;
+(`$0.42`, `22 cents`, `40%`, `5,200`, `5.2k`, `5 minutes`); booleans and empty lists are said in words
+("not resolved", "still open", "no incidents"); dates and timestamps sometimes in words;
 nested objects become clauses and arrays counted lists; field order, openers, punctuation and case vary.
 The text is built as segments, and only the non-value segments are ever restyled, so every value is
 stated exactly as `questions.missing_facts` recovers it.
@@ -20,7 +20,6 @@ from . import vocabulary as vocab
 
 TEXT, LABEL, VALUE, DESC = "text", "label", "value", "desc"
 DESCRIBED = 0.4  # share of fields said with their description's words, where it defines them
-NONE_COUNT = 0.3  # share of zero counts said by a negation ("no tests failed", "retries: none")
 
 
 @dataclass
@@ -97,9 +96,6 @@ class ProseWriter:
         rng = self.rng
         if isinstance(value, bool):
             return self.boolean(key, node, value)
-        if vocab.is_plain_count(key, node, value) and rng.random() < NONE_COUNT:
-            form = rng.choice(["no {L}", "no {L}", "{L}: none", "{L} none", "without any {L}", "{L}: nothing"])
-            return _fill(form, Seg(LABEL, self.label(key, node)), None)
         v = Seg(VALUE, self.value_text(key, node, value))
         if (forms := vocab.described(key, node)) and rng.random() < DESCRIBED:
             return self.describe(rng.choice(forms), v, isinstance(value, int) and

@@ -212,8 +212,7 @@ def missing_facts(question: str, instance: Any, schema: Schema | None = None) ->
     Strings must appear verbatim (enum values also with spaces for underscores, any case); numbers must
     be among the numbers written in the question (`5,200`, `$0.42`, `40%` for 0.4 count); booleans
     must be said: `true`/`false`, or, with the schema, a name of the field with or without a negation
-    ("resolved", "not resolved"); empty lists and objects ("no incidents") and zero counts ("no tool
-    calls") are checked with the schema.
+    ("resolved", "not resolved"); empty lists and objects ("no incidents") are checked with the schema.
     """
     missing = []
     numbers = vocab.numbers_in(question)
@@ -239,8 +238,6 @@ def missing_facts(question: str, instance: Any, schema: Schema | None = None) ->
             ok = re.search(r"\b(null|none)\b", question, re.IGNORECASE) is not None
         else:
             ok = vocab.has_number(question, value, numbers)
-            if not ok and nav is not None and names and vocab.is_plain_count(key, node, value):
-                ok = vocab.empty_stated(question, names)  # "no tool calls", "retries: none"
         if not ok:
             missing.append(path)
     return missing

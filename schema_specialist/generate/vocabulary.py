@@ -275,13 +275,6 @@ def is_seconds(key: str, node: dict[str, Any]) -> bool:
     return bool((set(humanize(key).split()) | _words(node)) & SECOND_WORDS)
 
 
-def is_plain_count(key: str, node: dict[str, Any], value: Any) -> bool:
-    """A zero that people say with a negation ("no tool calls"): an integer 0 that is no enum or const
-    value, no money, share or duration."""
-    return (type(value) is int and value == 0 and not node.get("enum") and "const" not in node
-            and not is_money(key, node) and not is_fraction(key, node) and not is_seconds(key, node))
-
-
 def short_number(value: int) -> str | None:
     """`5200` -> `5.2k`, `3000000` -> `3M` (None where the short form would round the value)."""
     for size, suffix in ((1_000_000, "M"), (1000, "k")):

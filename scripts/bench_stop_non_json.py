@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     from schema_specialist import evaluate as ev
     from schema_specialist.errors import SchemagenError
     from schema_specialist.evaluate.inputs import file_items, test_items
-    from schema_specialist.evaluate.runner import JSON_STARTS
+    from schema_specialist.evaluate.runner import starts_no_json
     from schema_specialist.evaluate.scoring import score
 
     try:
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         scored = [score(it, g, schema) for it, g in zip(items, gens, strict=True)]
         answers[stop] = scored
         rows.append({"stop": stop, "seconds": seconds, "tokens": sum(g.completion_tokens for g in gens),
-                     "stopped": sum(bool(g.text.strip()) and g.text.strip()[0] not in JSON_STARTS for g in gens),
+                     "stopped": sum(starts_no_json(g.text) for g in gens),
                      "parse": sum(s.parsed for s in scored), "valid": sum(s.valid for s in scored)})
     same = all((a.parsed, a.valid, a.failure and a.failure[0], a.fields) ==
                (b.parsed, b.valid, b.failure and b.failure[0], b.fields)

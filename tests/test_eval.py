@@ -402,10 +402,11 @@ def test_batched_generation_matches_one_by_one(tiny_adapter: Path) -> None:
 
 @given(st.text())
 def test_an_answer_whose_first_character_starts_no_json_never_parses(text: str) -> None:
-    from schema_specialist.evaluate.runner import JSON_STARTS
+    from schema_specialist.evaluate.runner import JSON_STARTS, starts_no_json
 
     first = text.strip()[:1]
-    if first and first not in JSON_STARTS:
+    assert starts_no_json(text) == (bool(first) and first not in JSON_STARTS)
+    if starts_no_json(text):
         assert parse_json(text + " {}")[0] is False and parse_json(text)[0] is False
 
 

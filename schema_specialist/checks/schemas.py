@@ -253,8 +253,9 @@ def _keywords(raw: dict[str, Any], cls: Any, report: FileReport) -> None:
     rules: list[tuple[str, str, str | None]] = []  # (key, pointer, the constraint it misspells)
     unknown: list[tuple[str, str, str | None]] = []  # (key, pointer, the annotation it misspells)
     for key, pointer in nothing.items():
-        meant = None if key.startswith("format:") else typo_of(key, constraints)
-        if key.startswith("format:") or meant is not None:
+        if key.startswith("format:"):
+            rules.append((key, pointer, None))
+        elif (meant := typo_of(key, constraints)) is not None:
             rules.append((key, pointer, meant))
         else:
             unknown.append((key, pointer, typo_of(key, ANNOTATIONS | _NO_CONSTRAINT)))

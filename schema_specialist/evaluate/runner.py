@@ -103,6 +103,12 @@ def load_adapter_meta(adapter_dir: str | Path, data: str | Path | None = None,
 JSON_STARTS = frozenset('{["-0123456789tfnNI')
 
 
+def starts_no_json(text: str) -> bool:
+    """Whether `text`'s first non-blank character begins no JSON value (False while it is all blank)."""
+    head = text.lstrip()[:1]
+    return bool(head) and head not in JSON_STARTS
+
+
 class JsonStart:
     """A free answer whose first non-blank character can begin no JSON value never parses, whatever
     follows (`parse_json` reads the whole stripped text): its row stops there. A base model given the
@@ -115,11 +121,11 @@ class JsonStart:
     def hopeless(self, tokens: list[int]) -> bool:
         if self.settled:
             return False
-        text = self.tokenizer.decode(tokens, skip_special_tokens=True).lstrip()
-        if not text:
+        text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+        if not text.strip():
             return False
         self.settled = True
-        return text[0] not in JSON_STARTS
+        return starts_no_json(text)
 
 
 class ModelRunner:

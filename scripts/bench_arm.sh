@@ -2,8 +2,10 @@
 # One arm of a side-by-side recipe test: generate a schema's dataset at a seed, train at one thread, score
 # the adapter on generated inputs and on the schema's hand-written requests, print one summary row.
 # Run two arms (two commits, each from its own checkout, or two sets of TRAIN FLAGS) at once, one a core.
-# Usage: bash scripts/bench_arm.sh SCHEMA SEED OUT [TRAIN FLAGS...]
+# Usage: [PAIRS=600] [GEN=DIR] bash scripts/bench_arm.sh SCHEMA SEED OUT [TRAIN FLAGS...]
 #   e.g. bash scripts/bench_arm.sh schemas/build_report.json 1 runs/arm/br-s1
+# PAIRS: how many pairs to generate; GEN: train on this existing dataset (another arm's, the same seed)
+# instead of generating one, so two arms that differ only in TRAIN FLAGS share their data.
 # Generation uses both cores (--workers 2) so that a seed gives the same teacher answers in every arm;
 # when two arms run at once, start the second after the first's generate has finished.
 set -euo pipefail
@@ -13,8 +15,10 @@ shift 3
 REQ="${SCHEMA%.json}.requests.jsonl"
 S=.venv/bin/schemagen
 mkdir -p "$OUT"
-$S generate "$SCHEMA" -n 600 -o "$OUT/gen" --seed "$SEED" --workers 2 --quiet >"$OUT/generate.log" 2>&1
-$S train "$OUT/gen" -o "$OUT/adapter" --threads 1 --overwrite --no-progress "$@" >"$OUT/train.log" 2>&1
+GEN=${GEN:-$OUT/gen}
+[ -d "$GEN" ] || $S generate "$SCHEMA" -n "${PAIRS:-600}" -o "$GEN" --seed "$SEED" --workers 2 --quiet \
+  >"$OUT/generate.log" 2>&1
+$S train "$GEN" -o "$OUT/adapter" --threads 1 --overwrite --no-progress "$@" >"$OUT/train.log" 2>&1
 # eval exits 1 below a target: not an error here
 $S eval "$OUT/adapter" -n 120 --no-baselines --grammar-n 20 --threads 1 --inputs "$REQ" -o "$OUT/report" \
   --progress none >"$OUT/eval.log" 2>&1 || true

@@ -151,6 +151,33 @@ def test_lora_inputs_stay_in_the_compute_dtype(orders: Path, tiny_mistral_dir: P
     assert flags and not any(flags)
 
 
+def test_lora_layers_trains_only_the_top_layers(orders: Path, tiny_mistral_dir: Path, tmp_path: Path) -> None:
+    """--lora-layers N: LoRA weights only in the last N layers, so no gradient is computed below them."""
+    from safetensors import safe_open
+
+    from schema_specialist.training.peft_backend import PeftBackend
+    from schema_specialist.training.recipe import make_recipe
+
+    prepared = PeftBackend().prepare(make_recipe({"base": str(tiny_mistral_dir), "lora_layers": 1}))
+    total = prepared.model.config.num_hidden_layers
+    assert total >= 2
+    with_lora = {int(name.split(".layers.")[1].split(".")[0])
+                 for name, p in prepared.model.named_parameters() if p.requires_grad}
+    assert with_lora == {total - 1}
+
+    result = run_cli("train", orders, "-o", tmp_path / "a", "--base", tiny_mistral_dir, "--lora-layers", "1",
+                     "--max-steps", "2", "--threads", "1", "--no-progress")
+    assert result.exit_code == 0, result.output
+    with safe_open(str(tmp_path / "a" / "adapter_model.safetensors"), "pt") as f:
+        layers = {int(k.split(".layers.")[1].split(".")[0]) for k in f.keys()}  # noqa: SIM118 (a safetensors handle is not iterable)
+    assert layers == {total - 1}
+    assert json.loads((tmp_path / "a" / "adapter_config.json").read_text())["layers_to_transform"] == [total - 1]
+
+    too_many = run_cli("train", orders, "-o", tmp_path / "b", "--base", tiny_mistral_dir, "--lora-layers",
+                       str(total + 1), "--threads", "1")
+    assert_one_line_error(too_many, f"--lora-layers {total + 1}", f"{total} layers")
+
+
 # --- backends ---------------------------------------------------------------------------------
 
 def test_auto_backend_picks_peft_without_cuda(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -29,6 +29,18 @@ def check_rank(model: Any, targets: list[str], rank: int) -> None:
                              f"({smallest[0]}, {smallest[1]}); use --lora-r <= {smallest[0]}")
 
 
+def top_layers(model: Any, count: int) -> list[int] | None:
+    """The indices of the last `count` decoder layers (None: every layer, when `count` is 0)."""
+    if count == 0:
+        return None
+    total = getattr(getattr(model, "config", None), "num_hidden_layers", None)
+    if not isinstance(total, int):
+        raise SchemagenError("--lora-layers needs a model whose config names num_hidden_layers")
+    if count > total:
+        raise SchemagenError(f"--lora-layers {count} is more than the base model's {total} layers")
+    return list(range(total - count, total))
+
+
 def cpu_bf16_supported() -> bool:
     """Whether this CPU has native bf16 matmuls (avx512_bf16 / AMX) through oneDNN."""
     import torch

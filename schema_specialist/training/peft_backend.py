@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .base import Backend, Prepared, cuda_available, register
-from .lora import check_rank, compute_dtype
+from .lora import check_rank, compute_dtype, top_layers
 
 if TYPE_CHECKING:
     from .recipe import Recipe
@@ -44,9 +44,11 @@ class PeftBackend(Backend):
 
         loaded = load_model(recipe.base, dtype=weights)
         check_rank(loaded.model, recipe.targets(), recipe.lora_r)
+        layers = top_layers(loaded.model, recipe.lora_layers)
         torch.manual_seed(recipe.seed)
         config = LoraConfig(r=recipe.lora_r, lora_alpha=recipe.lora_alpha, lora_dropout=recipe.lora_dropout,
-                            target_modules=recipe.targets(), bias="none", task_type="CAUSAL_LM")
+                            target_modules=recipe.targets(), layers_to_transform=layers, bias="none",
+                            task_type="CAUSAL_LM")
         from ..quiet import quiet_libraries
 
         with quiet_libraries():  # PEFT's FutureWarnings on transformers' deprecated names

@@ -37,6 +37,8 @@ class Recipe:
     lora_dropout: float = _f(0.0, "dropout on the LoRA input (0 skips a copy of every LoRA input: ~1.6x "
                                   "faster on CPU)")
     target_modules: str = _f(",".join(ALL_LINEAR), "comma-separated module names that get LoRA")
+    lora_layers: int = _f(0, "LoRA only on the last N decoder layers, so the backward pass stops below them "
+                             "(0: every layer)")
     lr: float = _f(2e-3, "peak learning rate (AdamW); 2e-3 beat 3e-4 within the same 120 steps on the dev "
                          "schema (docs/BENCHMARKS.md, bench_recipe_support_ticket)")
     schedule: str = _f("cosine", "learning-rate schedule after warmup", choices=SCHEDULES)
@@ -73,7 +75,7 @@ class Recipe:
         for name in positive:
             if getattr(self, name) < 1:
                 raise SchemagenError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(self, name)})")
-        for name in ("epochs", "max_steps", "patience", "checkpoint_every", "threads", "keep_checkpoints"):
+        for name in ("epochs", "max_steps", "lora_layers", "patience", "checkpoint_every", "threads", "keep_checkpoints"):
             if getattr(self, name) < 0:
                 raise SchemagenError(f"--{name.replace('_', '-')} must not be negative")
         if self.epochs == 0 and self.max_steps == 0:

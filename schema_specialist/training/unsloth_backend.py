@@ -70,11 +70,12 @@ class UnslothBackend(Backend):
                 load_in_4bit=True)
         except (OSError, ValueError) as exc:
             raise SchemagenError(f"cannot load model: {str(exc).splitlines()[0]}", name) from None
-        from .lora import check_rank
+        from .lora import check_rank, top_layers
 
         check_rank(model, recipe.targets(), recipe.lora_r)
         model = fast.get_peft_model(
             model, r=recipe.lora_r, target_modules=recipe.targets(), lora_alpha=recipe.lora_alpha,
+            layers_to_transform=top_layers(model, recipe.lora_layers),
             lora_dropout=recipe.lora_dropout, bias="none", use_gradient_checkpointing="unsloth",
             random_state=recipe.seed, max_seq_length=recipe.max_seq_len)
         fast.for_training(model)

@@ -356,6 +356,76 @@ def test_cli_end_to_end_tiny_mistral(tmp_path: Path, tiny_adapter: Path) -> None
     assert saved["n"] == 6 and saved["passed"] is False and saved["target"] == 0.5
 
 
+def test_workers_answer_what_one_process_answers(tmp_path: Path, tiny_adapter: Path) -> None:
+    """--workers 2: the same answers as one process (float32), every input answered once, no worker log left."""
+    args = ["-n", "6", "--baseline-n", "2", "--grammar-n", "2", "--batch-size", "2", "--max-new-tokens", "6",
+            "--dtype", "float32", "--progress", "none"]
+    one = CliRunner().invoke(main, ["eval", str(tiny_adapter), *args, "-o", str(tmp_path / "one")])
+    two = CliRunner().invoke(main, ["eval", str(tiny_adapter), *args, "--workers", "2", "-o", str(tmp_path / "two")])
+    assert one.exit_code == two.exit_code == 0, (one.output, two.output)
+
+    def answers(out: Path) -> dict[tuple[str, str], str]:
+        lines = (out / "answers.jsonl").read_text().splitlines()[1:]
+        records = [json.loads(line) for line in lines]
+        assert len({(r["system"], r["id"]) for r in records}) == len(records)  # none answered twice
+        return {(r["system"], r["id"]): r["text"] for r in records}
+
+    assert answers(tmp_path / "two") == answers(tmp_path / "one")
+    assert not (tmp_path / "two" / "workers").exists()
+    a, b = (json.loads((tmp_path / d / "report.json").read_text()) for d in ("one", "two"))
+    assert {k: v["n"] for k, v in a["systems"].items()} == {k: v["n"] for k, v in b["systems"].items()}
+
+
+def test_workers_logs_left_by_a_kill_are_merged_not_redone(tmp_path: Path, tiny_adapter: Path) -> None:
+    """A worker's log in the report directory (its run was killed before the merge) is merged on the rerun,
+    counted once and removed; nothing is decoded again."""
+    from schema_specialist.evaluate.workers import deal
+
+    out = tmp_path / "r"
+    args = ["eval", str(tiny_adapter), "-n", "5", "--no-baselines", "--grammar-n", "0", "--no-guard",
+            "--max-new-tokens", "4", "--progress", "none", "--workers", "2", "-o", str(out)]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    header, *records = (out / "answers.jsonl").read_text().splitlines()
+    assert len(records) == 5
+    (out / "answers.jsonl").write_text("\n".join([header, *records[:3]]) + "\n")
+    (out / "workers" / "1").mkdir(parents=True)
+    (out / "workers" / "1" / "answers.jsonl").write_text("\n".join([header, *records[3:]]) + "\n")
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0, again.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["settings"]["resumed_answers"] == 3
+    assert any("2 answers resumed from" in note and "workers" in note for note in report["notes"])
+    assert sorted((out / "answers.jsonl").read_text().splitlines()[1:]) == sorted(records)  # none redone
+    assert not (out / "workers").exists()
+
+    items = [Item(f"q{i}", {}, "test") for i in range(5)]
+    shares = deal([("adapter", items + items[:1])], lambda name, it: it.question == "q0", 2)
+    assert [[it.question for it in share[0][1]] for share in shares] == [["q1", "q3"], ["q2", "q4"]]
+
+
+def test_bench_eval_workers_script(tmp_path: Path, tiny_adapter: Path) -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, str(root / "scripts" / "bench_eval_workers.py"), "--adapter",
+                           str(tiny_adapter), "-n", "4", "--baseline-n", "1", "--grammar-n", "1", "--no-inputs", "--no-write"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "| 1 process, every core |" in done.stdout and "| --workers 2, 1 thread each |" in done.stdout
+    assert "Of 4 free adapter answers" in done.stdout
+
+
+def test_a_failed_worker_is_one_line(tmp_path: Path) -> None:
+    from schema_specialist.evaluate.workers import Job, Pool
+
+    job = Job(1, str(tmp_path / "missing"), None, None, {}, str(tmp_path / "w"), [], 8, 0.0, 0, 1, "auto",
+              False, 2)
+    pool = Pool([job], lambda n: None)
+    with pytest.raises(SchemagenError, match="eval worker 1 failed: .*missing"):
+        pool.wait()
+
+
 def test_report_api_reads_back(tmp_path: Path, make_dataset: Any, order_pairs: Any) -> None:
     """The registry reads the summary that eval writes."""
     from schema_specialist.registry import read_adapter

@@ -6,6 +6,9 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -21,6 +24,7 @@ from .report import Report, Section
 from .resume import AnswerLog, MemoryLog
 from .runner import AdapterMeta, ModelRunner, load_adapter_meta
 from .scoring import Scored, SystemResult, score, summarize
+from .workers import WORKERS_DIR, Job, Pool, deal, merge, threads_each
 
 GATE_ON = ("main", "inputs", "all")
 MAIN = "main"
@@ -118,7 +122,7 @@ def evaluate(adapter_dir: str | Path, *, n: int = 300, target: float | None = No
              realistic: bool = True, out_dir: str | Path | None = None, write: bool = True,
              show_progress: bool = False, progress: str | None = None, threads: int | None = None,
              dtype: str = "auto", fresh: bool = False, grounded: bool = True,
-             generators: dict[str, Generator] | None = None) -> Report:
+             generators: dict[str, Generator] | None = None, workers: int = 1) -> Report:
     """Evaluate an adapter: inputs, systems, metrics, the guard, the gate; write the report unless `write=False`.
 
     Systems: the adapter free (`adapter`), the adapter under the schema's grammar (`adapter+grammar`), the
@@ -131,7 +135,9 @@ def evaluate(adapter_dir: str | Path, *, n: int = 300, target: float | None = No
     the adapter's free validity on `gate_on`: `main` (held-out + property-based), `inputs` (the files
     pooled) or `all`. Answers go to `answers.jsonl` in the report directory as they come, so a rerun
     with the same settings resumes (`fresh=True` starts again). `generators` replaces the model-backed
-    systems: tests use it to score known answers without loading a model.
+    systems: tests use it to score known answers without loading a model. `workers` > 1 deals the
+    inputs out to that many processes, each with its own model and `threads / workers` threads
+    (`evaluate.workers`).
     """
     t_start = time.perf_counter()
     check_target(target)
@@ -143,6 +149,8 @@ def evaluate(adapter_dir: str | Path, *, n: int = 300, target: float | None = No
         raise SchemagenError("--max-new-tokens and --batch-size must be at least 1")
     if (baseline_n is not None and baseline_n < 0) or (grammar_n is not None and grammar_n < 0):
         raise SchemagenError("--baseline-n and --grammar-n must be at least 0")
+    if workers < 1:
+        raise SchemagenError(f"--workers must be at least 1, got {workers}")
     if gate_on not in GATE_ON:
         raise SchemagenError(f"--gate-on must be one of {', '.join(GATE_ON)}, got {gate_on!r}")
     if gate_on == "inputs" and not inputs:
@@ -179,7 +187,17 @@ def evaluate(adapter_dir: str | Path, *, n: int = 300, target: float | None = No
         bar.message(f"eval: {log.note}")
     if log.resumed:
         bar.message(f"eval: resuming: {log.resumed} answers found in {log.path}")
+    sharded = workers > 1 and generators is None
+    every_item = {it.key: it for src in sources for it in src.items}
+    scratch = Path(tempfile.mkdtemp(prefix="schemagen-eval-")) if sharded and log_dir is None else None
+    work_root = log_dir if log_dir is not None else scratch or Path(os.devnull)
+    if sharded and log_dir is not None:  # answers a killed run's workers wrote
+        moved = merge(log, work_root, settings_key, every_item)
+        if moved:
+            notes.append(f"{moved} answers resumed from {work_root / WORKERS_DIR}")
+            bar.message(f"eval: resuming: {moved} answers found in {work_root / WORKERS_DIR}")
     runner: ModelRunner | None = None
+    pool: Pool | None = None
     available = set(generators) if generators is not None else (
         {ADAPTER, ADAPTER_GRAMMAR} | ({PROMPTED, CONSTRAINED} if baselines else set()))
     grammar_failed: str | None = None
@@ -190,8 +208,17 @@ def evaluate(adapter_dir: str | Path, *, n: int = 300, target: float | None = No
             return generators[name]
         if runner is None:
             runner = ModelRunner(info, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed,
-                                 threads=threads, dtype=dtype, grounded=grounded)
+                                 threads=threads_each(threads, workers) if sharded else threads, dtype=dtype,
+                                 grounded=grounded)
             runner.on_row = bar.update  # progress answer by answer, not batch by batch
+            if pool is not None:
+                on_pool = pool
+
+                def row_done(n: int) -> None:
+                    bar.update(n)
+                    on_pool.drain()  # the workers' rows too, while this process decodes its share
+
+                runner.on_row = row_done
         return {ADAPTER: runner.adapter_generator, ADAPTER_GRAMMAR: runner.adapter_grammar_generator,
                 PROMPTED: runner.prompted_generator, CONSTRAINED: runner.constrained_generator}[name]
 
@@ -231,16 +258,31 @@ def evaluate(adapter_dir: str | Path, *, n: int = 300, target: float | None = No
             plan = [(name, its) for name, its in plan if name in available and its]
             bar.add_total(sum(sum(log.get(name, it) is None for it in _unique(its)) for name, its in plan))
             # Baselines first: the adapter is then merged into the weights for the rest of the run.
+            if sharded:
+                shares = deal(plan, lambda name, it: log.get(name, it) is not None, workers)
+                jobs = [Job(k, str(info.path), str(data) if data is not None else None, base, settings_key,
+                            str(work_root / WORKERS_DIR / str(k)), share, max_new_tokens, temperature, seed,
+                            threads_each(threads, workers), dtype, grounded, batch_size)
+                        for k, share in enumerate(shares) if k > 0 and share]
+                pool = Pool(jobs, bar.update) if jobs else None
+                plan = shares[0]
             for name, its in plan:
                 answer(name, its)
+            if pool is not None:
+                pool.wait()
+                merge(log, work_root, settings_key, every_item)
             if guard and ADAPTER_GRAMMAR in available and grammar_failed is None:
                 retry = [it for s in sources for it in s.items
                          if not score(it, log.answers[(ADAPTER, it.key)], schema).valid]
                 bar.add_total(sum(log.get(ADAPTER_GRAMMAR, it) is None for it in _unique(retry)))
                 answer(ADAPTER_GRAMMAR, retry)
     finally:
+        if pool is not None:
+            pool.stop()
         bar.close()
         log.close()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
     if grammar_failed is not None:
         notes.append(f"no grammar for this schema ({grammar_failed}): adapter + grammar, the constrained "
                      f"baseline and the guard skipped")

@@ -245,12 +245,13 @@ def test_loss_falls_and_adapter_reloads(orders: Path, tiny_mistral_dir: Path, tm
         assert not torch.allclose(model(input_ids=ids).logits, base_logits, atol=1e-3)
 
 
+@pytest.mark.parametrize("neftune", [0.0, 5.0])
 def test_resumed_run_ends_where_uninterrupted_one_does(orders: Path, tiny_mistral_dir: Path,
-                                                       tmp_path: Path) -> None:
+                                                       tmp_path: Path, neftune: float) -> None:
     from safetensors.torch import load_file
 
     recipe = {**FAST, "base": str(tiny_mistral_dir), "max_steps": 9, "checkpoint_every": 3,
-              "lora_dropout": 0.1, "progress": False, "log": lambda m: None}
+              "lora_dropout": 0.1, "neftune_alpha": neftune, "progress": False, "log": lambda m: None}
     whole = train(orders, tmp_path / "whole", **recipe)
 
     def interrupt(state: Any) -> None:
@@ -276,6 +277,32 @@ def test_resumed_run_ends_where_uninterrupted_one_does(orders: Path, tiny_mistra
     assert a.keys() == b.keys()
     for k in a:
         assert (a[k] - b[k]).abs().max().item() < 1e-5, k
+
+
+def test_neftune_noise_trains_on_noisy_embeddings_and_validates_on_clean_ones(
+        orders: Path, tiny_mistral_dir: Path, tmp_path: Path) -> None:
+    """--neftune-alpha: the training losses change (noise on), validation is the noiseless loss."""
+    from schema_specialist.training.data import collate
+    from schema_specialist.training.loop import EmbeddingNoise, answer_loss, evaluate
+
+    recipe = {**FAST, "base": str(tiny_mistral_dir), "max_steps": 3, "progress": False, "log": lambda m: None}
+    plain = train(orders, tmp_path / "plain", **recipe)
+    noisy = train(orders, tmp_path / "noisy", **{**recipe, "neftune_alpha": 50.0})
+    assert noisy["hyperparameters"]["neftune_alpha"] == 50.0
+    first = [p["train_loss"] for p in plain["loss_curve"] if "train_loss" in p][0]
+    assert [p["train_loss"] for p in noisy["loss_curve"] if "train_loss" in p][0] != pytest.approx(first, rel=1e-6)
+
+    tok, model, examples = _tiny_examples(orders, tiny_mistral_dir)
+    batch = collate(examples, tok.pad_token_id)
+    model.train()
+    clean_train, _ = answer_loss(model, batch, "cpu", "float32")
+    clean_val = evaluate(model, examples, 4, tok.pad_token_id, "cpu", "float32")
+    noise = EmbeddingNoise(model, 50.0, seed=0)
+    noise.reseed(0, 0)
+    assert answer_loss(model, batch, "cpu", "float32")[0].item() != pytest.approx(clean_train.item(), rel=1e-6)
+    assert evaluate(model, examples, 4, tok.pad_token_id, "cpu", "float32") == pytest.approx(clean_val, rel=1e-6)
+    noise.remove()
+    assert answer_loss(model, batch, "cpu", "float32")[0].item() == pytest.approx(clean_train.item(), rel=1e-6)
 
 
 def test_resume_refuses_a_different_recipe(orders: Path, tiny_mistral_dir: Path, tmp_path: Path) -> None:

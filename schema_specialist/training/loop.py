@@ -62,6 +62,37 @@ def answer_loss(model: Any, batch: dict[str, Any], device: str, dtype: str) -> t
     return loss, int(keep.sum().item())
 
 
+class EmbeddingNoise:
+    """NEFTune (Jain et al. 2023, as TRL's `neftune_noise_alpha`): while the model trains, add uniform noise
+    in [-a, a], a = alpha / sqrt(length * hidden), to the input embeddings of each batch. Validation and
+    inference see none. The noise comes from its own generator, reseeded for every micro-batch from the
+    run's seed and the step, so a resumed run draws what an uninterrupted one does."""
+
+    def __init__(self, model: Any, alpha: float, seed: int) -> None:
+        import torch
+
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        self.alpha = alpha
+        self.seed = seed
+        self.generator = torch.Generator()
+        self.handle = base.get_input_embeddings().register_forward_hook(self._hook)
+
+    def reseed(self, step: int, micro: int) -> None:
+        self.generator.manual_seed((self.seed * 1_000_003 + step) * 64 + micro)
+
+    def _hook(self, module: Any, args: Any, output: Any) -> Any:
+        import torch
+
+        if not module.training or self.alpha <= 0:
+            return None
+        scale = self.alpha / math.sqrt(output.size(1) * output.size(2))
+        noise = torch.empty(output.shape, dtype=torch.float32).uniform_(-scale, scale, generator=self.generator)
+        return output + noise.to(device=output.device, dtype=output.dtype)
+
+    def remove(self) -> None:
+        self.handle.remove()
+
+
 def evaluate(model: Any, examples: list[Example], batch_size: int, pad_id: int, device: str,
              dtype: str, multiple: int = 1) -> float | None:
     """Token-weighted mean answer loss over `examples` (None when there are none)."""
@@ -130,6 +161,7 @@ class Loop:
         warmup = math.ceil(r.warmup_ratio * self.total)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(r.schedule, warmup, self.total))
         self.scaler = torch.amp.GradScaler("cuda") if self.dtype == "float16" else None
+        self.noise = EmbeddingNoise(self.model, r.neftune_alpha, r.seed) if r.neftune_alpha > 0 else None
 
     # --- checkpoints -------------------------------------------------------------------------
     def _extra(self) -> dict[str, Any]:
@@ -186,7 +218,9 @@ class Loop:
         batches = [collate([self.train[i] for i in idx], self.pad_id, self.recipe.pad_multiple) for idx in group]
         n_answer = sum(int((b["labels"][:, 1:] != IGNORE).sum()) for b in batches)
         total = 0.0
-        for b in batches:
+        for k, b in enumerate(batches):
+            if self.noise is not None:
+                self.noise.reseed(self.state.step, k)
             loss, _ = answer_loss(self.model, b, self.device, self.dtype)
             scaled = loss / max(n_answer, 1)
             (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
@@ -257,4 +291,6 @@ class Loop:
                 self._validate()
         finally:
             bar.close()
+            if self.noise is not None:
+                self.noise.remove()
         return st

@@ -44,6 +44,8 @@ class Recipe:
     schedule: str = _f("cosine", "learning-rate schedule after warmup", choices=SCHEDULES)
     warmup_ratio: float = _f(0.05, "fraction of the steps spent warming up linearly")
     weight_decay: float = _f(0.0, "AdamW weight decay")
+    neftune_alpha: float = _f(0.0, "NEFTune: uniform noise of scale alpha/sqrt(length*hidden) on the input "
+                                   "embeddings while training (0: off; the paper uses 5)")
     max_grad_norm: float = _f(1.0, "clip the gradient norm (0: off)")
     epochs: int = _f(2, "passes over the training split (ignored when --max-steps > 0)")
     max_steps: int = _f(0, "stop after this many optimizer steps (0: use --epochs)")
@@ -84,6 +86,8 @@ class Recipe:
             raise SchemagenError("--lora-dropout must be in [0, 1)")
         if not 0 <= self.warmup_ratio < 1:
             raise SchemagenError("--warmup-ratio must be in [0, 1)")
+        if self.neftune_alpha < 0:
+            raise SchemagenError("--neftune-alpha must not be negative")
         if self.lr <= 0:
             raise SchemagenError("--lr must be positive")
         if not self.targets():

@@ -191,7 +191,7 @@ def evaluate(adapter_dir: str | Path, *, n: int = 300, target: float | None = No
     every_item = {it.key: it for src in sources for it in src.items}
     scratch = Path(tempfile.mkdtemp(prefix="schemagen-eval-")) if sharded and log_dir is None else None
     work_root = log_dir if log_dir is not None else scratch or Path(os.devnull)
-    if sharded and log_dir is not None:  # answers a killed run's workers wrote
+    if log_dir is not None:  # answers a killed run's workers wrote (merged with or without --workers now)
         moved = merge(log, work_root, settings_key, every_item)
         if moved:
             notes.append(f"{moved} answers resumed from {work_root / WORKERS_DIR}")

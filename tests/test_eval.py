@@ -419,7 +419,7 @@ def test_bench_eval_workers_script(tmp_path: Path, tiny_adapter: Path) -> None:
 def test_a_failed_worker_is_one_line(tmp_path: Path) -> None:
     from schema_specialist.evaluate.workers import Job, Pool
 
-    job = Job(1, str(tmp_path / "missing"), None, None, {}, str(tmp_path / "w"), [], 8, 0.0, 0, 1, "auto",
+    job = Job(str(tmp_path / "missing"), None, None, {}, str(tmp_path / "w"), [], 8, 0.0, 0, 1, "auto",
               False, 2)
     pool = Pool([job], lambda n: None)
     with pytest.raises(SchemagenError, match="eval worker 1 failed: .*missing"):

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import SchemagenError
 from .guard import Guard, measure
-from .inputs import Generation, Generator, Item, file_items, file_labels, select_inputs, subset
+from .inputs import Generation, Generator, Item, file_items, file_labels, select_inputs, subset, unique_items
 from .metrics import ADAPTER, ADAPTER_GRAMMAR, CONSTRAINED, PROMPTED, SYSTEMS, Rate, check_target, gate
 from .progress import Progress
 from .report import Report, Section
@@ -63,13 +63,6 @@ class Source:
     items: list[Item]
     base_items: list[Item]  # baselines run on these
     grammar_items: list[Item]  # adapter + grammar runs on these (and on every invalid free answer: the guard)
-
-
-def _unique(items: Sequence[Item]) -> list[Item]:
-    seen: dict[str, Item] = {}
-    for it in items:
-        seen.setdefault(it.key, it)
-    return list(seen.values())
 
 
 def _log_settings(info: AdapterMeta, seed: int, max_new_tokens: int, temperature: float, dtype: str,
@@ -219,13 +212,12 @@ def evaluate(adapter_dir: str | Path, *, n: int = 300, target: float | None = No
                     on_pool.drain()  # the workers' rows too, while this process decodes its share
 
                 runner.on_row = row_done
-        return {ADAPTER: runner.adapter_generator, ADAPTER_GRAMMAR: runner.adapter_grammar_generator,
-                PROMPTED: runner.prompted_generator, CONSTRAINED: runner.constrained_generator}[name]
+        return runner.generator_for(name)
 
     def answer(name: str, todo: Sequence[Item]) -> None:
         """Decode what the log does not hold yet; append each batch as it finishes."""
         nonlocal grammar_failed
-        wanted = _unique(todo)
+        wanted = unique_items(todo)
         pending = [it for it in wanted if log.get(name, it) is None]
         if not pending:
             return
@@ -234,12 +226,11 @@ def evaluate(adapter_dir: str | Path, *, n: int = 300, target: float | None = No
         engine = None
         if name in (ADAPTER_GRAMMAR, CONSTRAINED) and runner is not None:
             try:
-                runner.constrained_processor()
+                engine = runner.engine_label()
             except SchemagenError as exc:
                 grammar_failed = str(exc)
                 bar.update(len(pending))
                 return
-            engine = f"{runner.engine}, strings grounded" if runner.grounds else runner.engine
 
         def keep(batch: Sequence[Item], out: list[Generation]) -> None:
             for it, g in zip(batch, out, strict=True):
@@ -256,11 +247,11 @@ def evaluate(adapter_dir: str | Path, *, n: int = 300, target: float | None = No
                     (ADAPTER, [it for s in sources for it in s.items]),
                     (ADAPTER_GRAMMAR, [it for s in sources for it in s.grammar_items])]
             plan = [(name, its) for name, its in plan if name in available and its]
-            bar.add_total(sum(sum(log.get(name, it) is None for it in _unique(its)) for name, its in plan))
+            bar.add_total(sum(sum(log.get(name, it) is None for it in unique_items(its)) for name, its in plan))
             # Baselines first: the adapter is then merged into the weights for the rest of the run.
             if sharded:
                 shares = deal(plan, lambda name, it: log.get(name, it) is not None, workers)
-                jobs = [Job(k, str(info.path), str(data) if data is not None else None, base, settings_key,
+                jobs = [Job(str(info.path), str(data) if data is not None else None, base, settings_key,
                             str(work_root / WORKERS_DIR / str(k)), share, max_new_tokens, temperature, seed,
                             threads_each(threads, workers), dtype, grounded, batch_size)
                         for k, share in enumerate(shares) if k > 0 and share]
@@ -274,7 +265,7 @@ def evaluate(adapter_dir: str | Path, *, n: int = 300, target: float | None = No
             if guard and ADAPTER_GRAMMAR in available and grammar_failed is None:
                 retry = [it for s in sources for it in s.items
                          if not score(it, log.answers[(ADAPTER, it.key)], schema).valid]
-                bar.add_total(sum(log.get(ADAPTER_GRAMMAR, it) is None for it in _unique(retry)))
+                bar.add_total(sum(log.get(ADAPTER_GRAMMAR, it) is None for it in unique_items(retry)))
                 answer(ADAPTER_GRAMMAR, retry)
     finally:
         if pool is not None:

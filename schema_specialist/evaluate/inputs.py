@@ -47,6 +47,14 @@ class Generation:
 Generator = Callable[[Sequence[Item]], list[Generation]]
 
 
+def unique_items(items: Sequence[Item]) -> list[Item]:
+    """`items` without repeats of one input id (`Item.key`), first kept, in order."""
+    seen: dict[str, Item] = {}
+    for it in items:
+        seen.setdefault(it.key, it)
+    return list(seen.values())
+
+
 @contextlib.contextmanager
 def _no_local_constants() -> Iterator[None]:
     """Hypothesis (6.131 and later) mixes the string and number literals of every loaded local module into

@@ -13,8 +13,8 @@ from typing import Any
 
 from ..errors import SchemagenError
 from ..schema import Schema, schema_from_dict
-from .inputs import Generation, Item
-from .metrics import parse_json
+from .inputs import Generation, Generator, Item
+from .metrics import ADAPTER, ADAPTER_GRAMMAR, CONSTRAINED, PROMPTED, parse_json
 
 
 @dataclass
@@ -230,6 +230,17 @@ class ModelRunner:
             self.engine, self.engine_failures = engine, failures
             self._engines = engines
         return self._outlines
+
+    def generator_for(self, system: str) -> Generator:
+        """The batched generator of one system (`metrics.SYSTEMS`)."""
+        return {ADAPTER: self.adapter_generator, ADAPTER_GRAMMAR: self.adapter_grammar_generator,
+                PROMPTED: self.prompted_generator, CONSTRAINED: self.constrained_generator}[system]
+
+    def engine_label(self) -> str:
+        """The grammar engine's name as the answer log records it (compiles the grammar: a SchemagenError
+        where it cannot)."""
+        self.constrained_processor()
+        return f"{self.engine}, strings grounded" if self.grounds else str(self.engine)
 
     @property
     def grounds(self) -> bool:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SchemagenError
-from .inputs import Item
+from .inputs import Item, unique_items
 from .resume import NAME, AnswerLog
 
 WORKERS_DIR = "workers"
@@ -32,7 +32,6 @@ Plan = list[tuple[str, list[Item]]]
 class Job:
     """What one worker process answers, how it decodes, and where it writes."""
 
-    index: int
     adapter_dir: str
     data: str | None
     base: str | None
@@ -57,10 +56,7 @@ def deal(plan: Plan, answered: Callable[[str, Item], bool], workers: int) -> lis
     """Each system's unanswered inputs dealt round-robin into `workers` shares (share 0: this process)."""
     shares: list[Plan] = [[] for _ in range(workers)]
     for name, items in plan:
-        seen: dict[str, Item] = {}
-        for it in items:
-            seen.setdefault(it.key, it)
-        pending = [it for it in seen.values() if not answered(name, it)]
+        pending = [it for it in unique_items(items) if not answered(name, it)]
         for k in range(workers):
             if pending[k::workers]:
                 shares[k].append((name, pending[k::workers]))
@@ -94,7 +90,7 @@ def run_job(job: Job, progress: Any) -> None:
     """A worker process: load the model once, answer its share, append each batch to its own log."""
     from ..quiet import quiet_libraries
     from .api import run_system
-    from .metrics import ADAPTER, ADAPTER_GRAMMAR, CONSTRAINED, PROMPTED
+    from .metrics import ADAPTER_GRAMMAR, CONSTRAINED
     from .runner import ModelRunner, load_adapter_meta
 
     try:
@@ -105,25 +101,21 @@ def run_job(job: Job, progress: Any) -> None:
             runner.on_row = progress.put
             log = AnswerLog(job.log_dir, job.settings)
             try:
-                for name, items in job.plan:
-                    pending = [it for it in items if log.get(name, it) is None]
+                for name, items in job.plan:  # a new log: `merge` removed any earlier one
                     engine = None
                     if name in (ADAPTER_GRAMMAR, CONSTRAINED):
                         try:
-                            runner.constrained_processor()
+                            engine = runner.engine_label()
                         except SchemagenError:  # the calling process meets the same error and reports it
-                            progress.put(len(pending))
+                            progress.put(len(items))
                             continue
-                        engine = f"{runner.engine}, strings grounded" if runner.grounds else runner.engine
-                    generate = {ADAPTER: runner.adapter_generator, ADAPTER_GRAMMAR: runner.adapter_grammar_generator,
-                                PROMPTED: runner.prompted_generator, CONSTRAINED: runner.constrained_generator}[name]
 
                     def keep(batch: Sequence[Item], out: list[Any], name: str = name,
                              engine: str | None = engine) -> None:
                         for it, g in zip(batch, out, strict=True):
                             log.add(name, it, g, engine)
 
-                    run_system(generate, pending, job.batch_size, None, keep)
+                    run_system(runner.generator_for(name), items, job.batch_size, None, keep)
             finally:
                 log.close()
     except SchemagenError as exc:

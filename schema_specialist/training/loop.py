@@ -83,7 +83,7 @@ class EmbeddingNoise:
     def _hook(self, module: Any, args: Any, output: Any) -> Any:
         import torch
 
-        if not module.training or self.alpha <= 0:
+        if not module.training:
             return None
         scale = self.alpha / math.sqrt(output.size(1) * output.size(2))
         noise = torch.empty(output.shape, dtype=torch.float32).uniform_(-scale, scale, generator=self.generator)

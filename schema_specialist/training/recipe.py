@@ -77,7 +77,8 @@ class Recipe:
         for name in positive:
             if getattr(self, name) < 1:
                 raise SchemagenError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(self, name)})")
-        for name in ("epochs", "max_steps", "lora_layers", "patience", "checkpoint_every", "threads", "keep_checkpoints"):
+        for name in ("epochs", "max_steps", "lora_layers", "neftune_alpha", "patience", "checkpoint_every", "threads",
+                     "keep_checkpoints"):
             if getattr(self, name) < 0:
                 raise SchemagenError(f"--{name.replace('_', '-')} must not be negative")
         if self.epochs == 0 and self.max_steps == 0:
@@ -86,8 +87,6 @@ class Recipe:
             raise SchemagenError("--lora-dropout must be in [0, 1)")
         if not 0 <= self.warmup_ratio < 1:
             raise SchemagenError("--warmup-ratio must be in [0, 1)")
-        if self.neftune_alpha < 0:
-            raise SchemagenError("--neftune-alpha must not be negative")
         if self.lr <= 0:
             raise SchemagenError("--lr must be positive")
         if not self.targets():

@@ -97,6 +97,23 @@ def test_cli_takes_rank_and_targets_from_the_adapter(trained: tuple[Path, Path],
     assert h["lr"] == RESUME_LR != Recipe.lr  # a resumed run defaults to the lower rate
 
 
+def test_cli_takes_lora_layers_from_the_adapter(trained: tuple[Path, Path], tiny_mistral_dir: Path,
+                                               tmp_path: Path) -> None:
+    """An adapter trained with --lora-layers resumes with the same layers unless told, and refuses others."""
+    orders_for_layers = trained[0]
+    first = tmp_path / "top"
+    train(orders_for_layers, first, base=str(tiny_mistral_dir), max_steps=2, lora_layers=1, progress=False,
+          log=lambda m: None, **FAST)
+    out = tmp_path / "second"
+    result = run_cli("train", orders_for_layers, "-o", out, "--resume-from", first, "--max-steps", "1",
+                     "--threads", "1", "--checkpoint-every", "0", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "schemagen.json").read_text())["hyperparameters"]["lora_layers"] == 1
+    other = run_cli("train", orders_for_layers, "-o", tmp_path / "x", "--resume-from", first, "--lora-layers", "0",
+                    "--no-progress")
+    assert_one_line_error(other, str(first), "has LoRA on its last 1 layers, not --lora-layers 0")
+
+
 def test_an_explicit_learning_rate_wins_over_the_resume_default(trained: tuple[Path, Path], tmp_path: Path) -> None:
     ds, adapter = trained
     result = run_cli("train", ds, "-o", tmp_path / "lr", "--resume-from", adapter, "--max-steps", "1", "--threads",
@@ -109,6 +126,7 @@ def test_an_explicit_learning_rate_wins_over_the_resume_default(trained: tuple[P
     (["--lora-r", "4"], ["LoRA r 8", "--lora-r 4"]),
     (["--target-modules", "q_proj,k_proj"], ["targets down_proj,q_proj,up_proj,v_proj"]),
     (["--lora-alpha", "7"], ["lora_alpha"]),
+    (["--lora-layers", "1"], ["has LoRA on every layer, not --lora-layers 1"]),
 ])
 def test_a_different_rank_or_targets_is_one_line(trained: tuple[Path, Path], tmp_path: Path, args: list[str],
                                                   needles: list[str]) -> None:

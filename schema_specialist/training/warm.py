@@ -3,7 +3,7 @@
 Distinct from resuming an interrupted run (`checkpoints/`, which also restores the optimizer and the
 position in the data): this starts a new run, with a fresh optimizer and schedule, on a dataset that may
 have grown (a `generate --focus` round), from the adapter's weights. The adapter must fit: the same base
-model, LoRA rank, alpha and target modules, and the same schema. Where the command line does not set
+model, LoRA rank, alpha, target modules and layers (`--lora-layers`), and the same schema. Where the command line does not set
 those knobs, they come from the adapter (`recipe_defaults`); an unset learning rate is `RESUME_LR`.
 """
 
@@ -40,8 +40,16 @@ class WarmStart:
             "target_modules") or []
         out: dict[str, Any] = {"base": self.info.get("base_model"), "lora_r": self.config.get("r"),
                                "lora_alpha": self.config.get("lora_alpha"),
-                               "target_modules": ",".join(sorted(targets)) if isinstance(targets, list) else targets}
+                               "target_modules": ",".join(sorted(targets)) if isinstance(targets, list) else targets,
+                               "lora_layers": self.lora_layers()}
         return {k: v for k, v in out.items() if v is not None}
+
+    def lora_layers(self) -> int | None:
+        """How many layers carry LoRA (0: every one), from PEFT's `layers_to_transform` (None: not said)."""
+        if "layers_to_transform" not in self.config:
+            return None
+        layers = self.config["layers_to_transform"]
+        return len(layers) if isinstance(layers, list) else 1 if isinstance(layers, int) else 0
 
     def check(self, recipe: Any, base_path: Path, schema_sha256: str) -> None:
         """One-line errors where this run's recipe, base model or schema differ from the adapter's."""
@@ -58,6 +66,10 @@ class WarmStart:
             if self.config.get(key) is not None and self.config[key] != mine[key]:
                 raise SchemagenError(f"has LoRA {key} {self.config[key]}, not {flag} {mine[key]}; --resume-from "
                                      "needs the same", where)
+        layers = self.lora_layers()
+        if layers is not None and layers != recipe.lora_layers:
+            raise SchemagenError(f"has LoRA on {'every layer' if layers == 0 else f'its last {layers} layers'}, not "
+                                 f"--lora-layers {recipe.lora_layers}; --resume-from needs the same", where)
         targets = self.config.get("target_modules")
         if isinstance(targets, list) and sorted(targets) != sorted(recipe.targets()):
             raise SchemagenError(f"targets {','.join(sorted(targets))}, not --target-modules "

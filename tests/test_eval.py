@@ -552,6 +552,14 @@ def test_error_sites_locate_each_field() -> None:
     assert ev.error_sites({"id": "x", "items": []}, NESTED_SCHEMA) == []
 
 
+def test_error_sites_name_each_missing_property_in_its_detail() -> None:
+    """Two properties missing from one object: each site's detail names its own, not the first one."""
+    details = {path: detail for _, path, _, detail in ev.error_sites({"extra": 1, "more": 2}, NESTED_SCHEMA)}
+    assert details["/id"] == "/id: 'id' is a required property [required]"
+    assert details["/items"] == "/items: 'items' is a required property [required]"
+    assert details["/more"] == "/more: 'more' is not allowed here [additionalProperties]"
+
+
 def test_group_by_path_counts_answers_once_a_path() -> None:
     gold = {"id": "o1", "items": [{"name": "a", "qty": 2}, {"name": "b", "qty": 3}]}
     item = Item("order o1: 2 a, 3 b", gold, "test", style="prose")

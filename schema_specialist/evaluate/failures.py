@@ -85,7 +85,11 @@ def error_sites(value: Any, schema: Schema) -> list[Site]:
             names = [None]
         for name in names:
             path = pointer(base + ([name] if name is not None else []))
-            sites.setdefault(path, (normalise(path), path, kind, f"{path}: {message} [{validator}]"))
+            said = message
+            if name is not None:  # jsonschema's message names only the first missing or extra property
+                said = (f"{name!r} is a required property" if validator == "required" else
+                        f"{name!r} is not allowed here")
+            sites.setdefault(path, (normalise(path), path, kind, f"{path}: {said} [{validator}]"))
     return list(sites.values())
 
 

@@ -365,3 +365,19 @@ def test_drop_optional_never_leaves_an_empty_request() -> None:
 
     value = {"name": "x"}
     assert all(drop_optional(value, SWITCHES, random.Random(i), 0.9) == value for i in range(20))
+
+
+def test_no_closing_word_runs_on_from_a_free_text_value() -> None:
+    """"task Zq7 o1L thanks": when the facts end on a free-text value, a closer or aside after it is set
+    off by a full stop, so the value's end can be told from the request."""
+    schema = schema_from_dict({"type": "object", "properties": {"task": {"type": "string"}}, "required": ["task"]})
+    questions = [render({"task": "Zq7 o1L"}, schema, random.Random(i), prose_share=1.0).question
+                 for i in range(400)]
+    ends = [q for q in questions if "Zq7 o1L" in q and not q.endswith("Zq7 o1L")]
+    assert len(ends) > 100
+    from schema_specialist.generate.prose import ASIDES, CLOSERS
+
+    tails = [t.strip().lower() for t in [*CLOSERS, *ASIDES] if t.strip()[:1].isalpha()]
+    run_on = [q for q in ends if any(f"zq7 o1l {t}" in q.lower() for t in tails)]
+    assert run_on == []
+    assert any(f"zq7 o1l. {t}" in q.lower() for q in ends for t in tails)  # they are still there, set off

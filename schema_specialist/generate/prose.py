@@ -258,10 +258,14 @@ class ProseWriter:
         body = self.sentences(mentions)
         opener = rng.choice(OPENERS).format(title=title, Title=title[:1].upper() + title[1:])
         closer = rng.choice(CLOSERS)
+        bare = bool(body) and body[-1].kind == VALUE  # the facts end on a value: words after it must not
+        if bare and closer[1:2].isalpha():  # run on from it ("task KTistwAZQE o1L thanks" is ambiguous)
+            closer = "." + closer
         segs = [Seg(TEXT, opener), *body, Seg(TEXT, closer)]
         if rng.random() < 0.25:  # an aside before or after the facts
             aside = Seg(TEXT, rng.choice(ASIDES))
-            segs = [aside, Seg(TEXT, " "), *segs] if rng.random() < 0.5 else [*segs, Seg(TEXT, " "), aside]
+            after = ". " if bare and not closer else " "
+            segs = [aside, Seg(TEXT, " "), *segs] if rng.random() < 0.5 else [*segs, Seg(TEXT, after), aside]
         return render(restyle(segs, rng))
 
     def sentences(self, mentions: list[Mention]) -> list[Seg]:

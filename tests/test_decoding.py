@@ -244,28 +244,6 @@ def test_vary_numbers_flattens_a_teachers_favourite_numbers_within_the_bounds() 
     assert all(vary_numbers(teacher, strict, random.Random(i), pool)["tokens"] == 0 for i in range(30))
 
 
-def test_redraw_numbers_draws_a_share_of_every_field_even_a_varied_one() -> None:
-    from schema_specialist.generate.balance import NumberPool, vary_numbers
-
-    schema = schema_from_dict(NUMBERS_SCHEMA)
-    teachers = [{"tokens": 0 if i % 10 else 4000 + i, "cost_usd": 0.0, "progress": 1, "calls": 1 + i % 49,
-                 "ratio": 1.5, "level": 2} for i in range(200)]
-
-    def run(redraw: float) -> list[dict[str, Any]]:
-        pool = NumberPool()
-        return [vary_numbers(t, schema, random.Random(i), pool, favourites=False, redraw=redraw)
-                for i, t in enumerate(teachers)]
-
-    assert run(0.0) == teachers  # neither step: the teacher's numbers as they are
-    half = run(0.5)
-    for out in half:
-        jsonschema.validate(out, schema.raw)
-        assert out["ratio"] == 1.5 and out["level"] == 2
-    changed = sum(o["calls"] != t["calls"] for o, t in zip(half, teachers, strict=True))
-    assert 60 < changed < 140  # about half, though the teacher already varies them (no favourites step)
-    assert sum(o["tokens"] >= 1000 for o in half[:20]) >= 4  # from the first instance: no counts needed
-
-
 def assert_writable(rows: Any, tokenizer: Any, vocab: int, value: Any) -> None:
     """Every token of `value`'s compact JSON is allowed, in turn, by a fresh matcher from `rows`."""
     import torch

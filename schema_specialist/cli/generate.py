@@ -43,9 +43,6 @@ import click
               help="Draw a number again where it fills more than a tenth of its field's values (or its size "
                    "more than 1.5x a flat draw's share), at the sizes of real data: a small teacher writes 1 "
                    "for most fractions and 0 for most counts. Off: it lost on both dev schemas.")
-@click.option("--redraw-numbers", type=click.FloatRange(0, 1), default=0.0, show_default=True,
-              help="Chance that each of the teacher's numbers is drawn again within its bounds, at the sizes "
-                   "of real data (counts up to millions, money in cents, fractions to two decimals).")
 @click.option("--shuffle-fields", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="Share of questions that state the top-level fields in a random order (the answer follows "
                    "the question's order; eval renders its property-based questions the same way).")
@@ -85,7 +82,7 @@ import click
 def command(schema: str, n: int | None, out: str | None, teacher: str, engine: str, seed: int, batch_size: int,
             dtype: str, temperature: float, max_new_tokens: int, max_candidates: int | None, time_budget: float | None,
             workers: int, threads: int | None, allow_remote_refs: bool, balance: bool, vary_shape: bool, lengthen: float,
-            phrases: float, vary_numbers: bool, redraw_numbers: float, shuffle_fields: float,
+            phrases: float, vary_numbers: bool, shuffle_fields: float,
             plausible: bool, prose_share: float, fill_optional: float, drop_optional: float, widen: float,
             widen_dates: float, inputs: tuple[str, ...],
             focus: str | None, focus_share: float, paraphrase: float | None, overwrite: bool, quiet: bool) -> None:
@@ -101,7 +98,6 @@ def command(schema: str, n: int | None, out: str | None, teacher: str, engine: s
                          overwrite=overwrite, allow_remote_refs=allow_remote_refs, threads=threads, workers=workers,
                          progress=not quiet, time_budget=time_budget, balance=balance, vary_shape=vary_shape,
                          lengthen=lengthen, phrases=phrases, vary_numbers=vary_numbers,
-                         redraw_numbers=redraw_numbers,
                          shuffle_fields=shuffle_fields, plausible=plausible, prose_share=prose_share,
                          fill_optional=fill_optional, drop_optional=drop_optional, widen=widen,
                          widen_dates=widen_dates, inputs=list(inputs), focus=focus,

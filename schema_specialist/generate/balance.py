@@ -272,15 +272,13 @@ class NumberPool:
         return seen[value] / total, sizes[magnitude(value)] / total
 
 
-def vary_numbers(value: Any, schema: Schema, rng: random.Random, pool: NumberPool, cap: float = 0.1, *,
-                 favourites: bool = True, redraw: float = 0.0) -> Any:
+def vary_numbers(value: Any, schema: Schema, rng: random.Random, pool: NumberPool, cap: float = 0.1) -> Any:
     """A copy of `value` in which a number that fills more than `cap` of its path's values (in `pool`) is
     drawn again by `draw_number` with chance 1 - cap/share, and so is one whose magnitude fills more than
     1.5 times a flat draw's share of it (1.5/7 for a count from 0 to a million), so no one number or size
     stands for a field: a student trained on a teacher's 0, 1 and 100 copies a digit or two of "140,000"
     and never sees "55%" for 0.55.
-    Numbers a teacher varies are left as they are, except that each number is also drawn again with
-    chance `redraw` (`favourites=False`: only that). `value` itself when the result is invalid."""
+    Numbers a teacher varies are left as they are. `value` itself when the result is invalid."""
     def leaf(v: Any, node: dict[str, Any], key: str, path: str) -> Any:
         if isinstance(v, int | float) and not isinstance(v, bool):
             share, size_share = pool.shares(path, float(v))
@@ -288,10 +286,9 @@ def vary_numbers(value: Any, schema: Schema, rng: random.Random, pool: NumberPoo
             top = hi if hi is not None else (1e3 if vocab.is_money(key, node) else 1e6)
             sizes = magnitude(top) - magnitude(max(lo or 0.0, 0.0)) + 1  # magnitudes a flat draw covers
             size_cap = min(0.9, 1.5 / sizes) if sizes > 2 else 1.0  # a narrow range: any spread will do
-            chance = max(1 - cap / share if share > cap else 0.0,
-                         1 - size_cap / size_share if size_share > size_cap else 0.0) if favourites else 0.0
-            chance = max(chance, redraw)
-            if chance and rng.random() < chance:
+            redraw = max(1 - cap / share if share > cap else 0.0,
+                         1 - size_cap / size_share if size_share > size_cap else 0.0)
+            if redraw and rng.random() < redraw:
                 drawn = draw_number(key, node, v, rng)
                 return v if drawn is None else drawn
         return v

@@ -111,7 +111,6 @@ class GenerateConfig:
     lengthen: float = 0.0  # with vary_shape: chance a free-text string gets another pair's words added
     phrases: float = 0.6  # chance a free-text string is swapped for a drawn phrase or identifier (`generate.phrases`)
     vary_numbers: bool = False  # a number that fills over 10% of its field drawn again (`balance.vary_numbers`)
-    redraw_numbers: float = 0.0  # chance each number of the teacher's is drawn again at real-data sizes
     shuffle_fields: float = 0.0  # share of list-style questions stating top-level fields in a random order
     plausible: bool = True  # reject free-text strings that are debris or placeholders (`generate.plausible`)
     prose_share: float = 0.8  # share of questions written in prose (`generate.prose`); the rest are lists
@@ -293,9 +292,8 @@ class _Run:
                                extend=self.cfg.lengthen)
         if self.cfg.phrases:
             value = rephrase(value, self.schema, random.Random(f"{self.cfg.seed}:{candidate}:p"), self.cfg.phrases)
-        if self.cfg.vary_numbers or self.cfg.redraw_numbers:
-            value = vary_numbers(value, self.schema, random.Random(f"{self.cfg.seed}:{candidate}:n"), self.numbers,
-                                 favourites=self.cfg.vary_numbers, redraw=self.cfg.redraw_numbers)
+        if self.cfg.vary_numbers:
+            value = vary_numbers(value, self.schema, random.Random(f"{self.cfg.seed}:{candidate}:n"), self.numbers)
         if self.cfg.fill_optional:
             self.fields.add(value)
             frng = random.Random(f"{self.cfg.seed}:{candidate}:g")

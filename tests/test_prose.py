@@ -381,3 +381,13 @@ def test_no_closing_word_runs_on_from_a_free_text_value() -> None:
     run_on = [q for q in ends if any(f"zq7 o1l {t}" in q.lower() for t in tails)]
     assert run_on == []
     assert any(f"zq7 o1l. {t}" in q.lower() for q in ends for t in tails)  # they are still there, set off
+
+
+def test_a_key_with_no_words_is_named_quoted() -> None:
+    """A key of spaces (a schema may declare one) once crashed the writer: it had no label to pick."""
+    schema = schema_from_dict({"type": "object", "properties": {" ": {"type": "integer"}, "a b": {"type": "string"}},
+                               "required": [" ", "a b"]})
+    assert vocab.labels(" ", {"type": "integer"}) == ['" "']
+    for i in range(50):
+        r = render({" ": 7, "a b": "x y"}, schema, random.Random(i))
+        assert missing_facts(r.question, {" ": 7, "a b": "x y"}, schema) == [], r.question

@@ -184,7 +184,7 @@ def labels(key: str, node: dict[str, Any], siblings: Iterable[str] = ()) -> list
         label = " ".join(label.split())
         if label and label not in seen:
             seen.append(label)
-    return seen
+    return seen or [json.dumps(key)]  # a key of spaces has no words to say: quoted, as in the JSON
 
 
 # How a description that defines a field opens ("The maximum number of ...", "The time interval in

@@ -10,8 +10,16 @@ import re
 import subprocess
 from pathlib import Path
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "BENCHMARKS.md"
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "BENCHMARKS.md"
 HEADER = "# Benchmarks\n\nEvery figure here is written by a script under `scripts/`; rerun it to refresh its section.\n"
+
+
+def project_path(path: str | Path) -> str:
+    """`path` as written from the project root, where the documented commands run, when it lies inside
+    the project; else as given."""
+    p = Path(path).resolve()
+    return str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(path)
 
 
 def cpu_line(cpuinfo: str, fallback: str, dtype: str | None) -> str:

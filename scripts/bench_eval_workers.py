@@ -26,12 +26,6 @@ from schema_specialist.errors import SchemagenError  # noqa: E402
 from schema_specialist.evaluate import Report, evaluate  # noqa: E402
 
 
-def shown(path: str) -> str:
-    """A path as the command line would write it from the project root."""
-    p = Path(path).resolve()
-    return str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else path
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--adapter", default=str(ROOT / "adapters" / "agent_status"))
@@ -77,10 +71,10 @@ def main() -> int:
         "score the same validity (a row decoded in another batch can differ in its last bf16 bits)."])
     print(body)
     if not args.no_write:
-        from _bench_md import update_section
+        from _bench_md import project_path, update_section
 
         update_section("bench_eval_workers", "eval: one process vs workers",
-                       f"python scripts/bench_eval_workers.py --adapter {shown(args.adapter)} -n {args.n} "
+                       f"python scripts/bench_eval_workers.py --adapter {project_path(args.adapter)} -n {args.n} "
                        f"--baseline-n {args.baseline_n} --grammar-n {args.grammar_n} --workers {args.workers}", body)
     return 0
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _bench_md import update_section  # noqa: E402
+from _bench_md import project_path, update_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -166,7 +166,7 @@ def main() -> None:
     speedup = (batched["pairs_per_minute"] or 0) / max(1e-9, single["pairs_per_minute"] or 0)
     lines = [
         f"Teacher: embedded SmolLM2-135M-Instruct ({teacher.describe()['dtype']}), {args.threads} torch thread(s), "
-        f"schema `{schema.relative_to(ROOT) if schema.is_relative_to(ROOT) else schema}`, engine "
+        f"schema `{project_path(schema)}`, engine "
         f"`{batched['engine']['name']}` (auto).", "",
         "| run | pairs | wall s | pairs/min | acceptance | faithfulness | completion tokens/pair |",
         "|---|---:|---:|---:|---:|---:|---:|",

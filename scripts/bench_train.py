@@ -21,6 +21,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
+from _bench_md import project_path, update_section  # noqa: E402
 
 ORDER_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema", "title": "order", "type": "object",
@@ -135,8 +136,7 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         dataset = Path(args.dataset)
-        shown = dataset.resolve()
-        source = f"`{shown.relative_to(ROOT) if shown.is_relative_to(ROOT) else shown}`"
+        source = f"`{project_path(dataset.resolve())}`"
         if not (dataset / "manifest.json").exists():
             dataset = synthetic_dataset(Path(tmp) / "orders")
             source = "200 synthetic order pairs (no generated/agent_status here)"
@@ -163,8 +163,6 @@ def main() -> None:
     text = "\n".join(body)
     print(text)
     if not args.no_write:
-        from _bench_md import update_section
-
         update_section("bench_train", "Training speed (CPU, embedded model)", f"python scripts/bench_train.py --steps {args.steps} --threads {args.threads} --configs {args.configs}", text)
 
 

@@ -22,3 +22,13 @@ def test_the_machine_line_says_the_dtype_the_product_picks(dtype: str, monkeypat
 
 def test_no_model_name_falls_back() -> None:
     assert _bench_md.cpu_line("", "aarch64", None) == "aarch64"
+
+
+def test_project_path_is_written_from_the_project_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commands in the docs run from the project root: a path inside it is written from there (however it
+    was given), one outside it as given."""
+    root = _bench_md.ROOT
+    assert _bench_md.project_path(root / "schemas" / "order.json") == "schemas/order.json"
+    monkeypatch.chdir(root / "scripts")
+    assert _bench_md.project_path("../adapters/agent_status") == "adapters/agent_status"
+    assert _bench_md.project_path(tmp_path / "x") == str(tmp_path / "x")

@@ -391,3 +391,21 @@ def test_a_key_with_no_words_is_named_quoted() -> None:
     for i in range(50):
         r = render({" ": 7, "a b": "x y"}, schema, random.Random(i))
         assert missing_facts(r.question, {" ": 7, "a b": "x y"}, schema) == [], r.question
+
+
+def test_money_is_written_in_the_instances_currency() -> None:
+    schema = load_schema(EXAMPLES[0].parent / "order.json")
+    item = {"sku": "KIT-204", "name": "Ceramic Pour-Over Set", "quantity": 2, "unit_price": 34.9}
+    for code, sign, word in (("EUR", "€", "euros"), ("GBP", "£", "pounds"), ("USD", "$", "dollars")):
+        value = {"order_id": "ORD-10452", "customer_email": "maria@example.com", "status": "paid",
+                 "items": [item], "currency": code}
+        prose = [render(value, schema, random.Random(i), prose_share=1.0).question for i in range(150)]
+        assert all(not missing_facts(q, value, schema) for q in prose)
+        others = {"$", "€", "£", "dollars", "euros", "pounds"} - {sign, word}
+        assert not [q for q in prose if any(o in q for o in others)], code
+        assert sum(f"{sign}34.9" in q or f"34.9 {word}" in q for q in prose) > 20, code
+    # a key that names its currency wins over none stated: `cost_usd` is in dollars
+    assert vocab.money_currency("cost_usd", None) == "USD" and vocab.money_currency("price_eur", "USD") == "EUR"
+    assert vocab.instance_currency({"a": [{"currency_code": "gbp"}]}) == "GBP"
+    assert vocab.instance_currency({"currency": "XXX", "note": "EUR"}) is None
+

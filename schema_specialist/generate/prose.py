@@ -66,6 +66,7 @@ class ProseWriter:
 
     def __init__(self, nav: Any, rng: random.Random) -> None:
         self.nav, self.rng = nav, rng
+        self.currency: str | None = None  # the instance's own currency (`vocabulary.instance_currency`)
 
     # -- scalars ---------------------------------------------------------------------------------
     def value_text(self, key: str, node: dict[str, Any], value: Any) -> str:
@@ -75,7 +76,7 @@ class ProseWriter:
         if isinstance(value, bool):
             return "true" if value else "false"
         if isinstance(value, int | float):
-            return vocab.spell_number(value, key, node, rng)
+            return vocab.spell_number(value, key, node, rng, self.currency)
         if node.get("format") in ("date", "date-time") and isinstance(value, str) and rng.random() < 0.35:
             words = vocab.date_words(value) if node["format"] == "date" else vocab.datetime_words(value)
             if words:
@@ -242,6 +243,7 @@ class ProseWriter:
     def request(self, instance: Any, title: str) -> str:
         rng = self.rng
         root = self.nav.deref(self.nav.schema.raw)
+        self.currency = vocab.instance_currency(instance)
         if isinstance(instance, dict):
             keys = self.nav.ordered(root, instance)
             if rng.random() < 0.6:  # users state fields in any order, often the subject first

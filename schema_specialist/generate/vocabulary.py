@@ -297,9 +297,50 @@ def duration_words(seconds: int) -> list[str]:
     return [f"{n} minute" if n == 1 else f"{n} minutes", f"{n} min", f"{n} mins"]
 
 
-def spell_number(value: int | float, key: str, node: dict[str, Any], rng: random.Random) -> str:
-    """A way people write this number: digits, thousands separators or `5.2k`, money or cents, a
-    percentage or a common fraction, whole minutes or hours for a duration in seconds."""
+# ISO 4217 codes people write with a sign or a word (`€34.90`, `12 pounds`); others by their code alone.
+CURRENCIES: dict[str, tuple[str, str]] = {
+    "USD": ("$", "dollars"), "EUR": ("€", "euros"), "GBP": ("£", "pounds"), "JPY": ("¥", "yen"),
+    "INR": ("₹", "rupees"), "CAD": ("C$", "Canadian dollars"), "AUD": ("A$", "Australian dollars"),
+    "CHF": ("CHF ", "francs"),
+}
+
+
+def instance_currency(value: Any, depth: int = 0) -> str | None:
+    """The currency an instance states: the first string under a key that names a currency
+    (`currency`, `currency_code`) and holds a known ISO 4217 code, objects searched to three levels."""
+    items = list(value.items()) if isinstance(value, dict) else list(enumerate(value)) \
+        if isinstance(value, list) else []
+    for k, v in items:
+        if isinstance(k, str) and isinstance(v, str) and v.upper() in CURRENCIES \
+                and "currency" in humanize(k).split():
+            return v.upper()
+    for _, v in items:
+        if depth < 3 and isinstance(v, dict | list) and (code := instance_currency(v, depth + 1)):
+            return code
+    return None
+
+
+def money_currency(key: str, stated: str | None) -> str:
+    """The currency a money field is written in: the one its key names (`cost_usd`, `price_eur`),
+    else the instance's own (`stated`), else US dollars."""
+    words = humanize(key).split()
+    for code in CURRENCIES:
+        if code.lower() in words:
+            return code
+    return stated or "USD"
+
+
+def money_text(text: str, code: str, rng: random.Random) -> str:
+    """`text` (a number) as money in `code`: its sign, its word or its code, before or after."""
+    sign, word = CURRENCIES.get(code, (f"{code} ", code))
+    return rng.choice([f"{sign}{text}", f"{text} {word}", f"{sign}{text}", f"{code} {text}", f"{text} {code}"])
+
+
+def spell_number(value: int | float, key: str, node: dict[str, Any], rng: random.Random,
+                 currency: str | None = None) -> str:
+    """A way people write this number: digits, thousands separators or `5.2k`, money (in its field's
+    or the instance's `currency`) or cents, a percentage or a common fraction, whole minutes or hours
+    for a duration in seconds."""
     text = number_text(value)
     if isinstance(value, bool):
         return text
@@ -311,10 +352,11 @@ def spell_number(value: int | float, key: str, node: dict[str, Any], rng: random
             return rng.choice(names)
         return rng.choice([f"{pct}%", f"{pct}%", f"{pct} percent", f"{pct} pct"])
     if is_money(key, node) and r < 0.7:
+        code = money_currency(key, currency)
         cents = round(float(value) * 100, 6)
-        if 0 < value < 1 and cents == int(cents) and rng.random() < 0.25:
+        if 0 < value < 1 and cents == int(cents) and rng.random() < 0.25 and code in ("USD", "EUR"):
             return f"{int(cents)} cents"
-        return rng.choice([f"${text}", f"{text} dollars", f"${text}", f"USD {text}", f"{text} USD"])
+        return money_text(text, code, rng)
     if isinstance(value, int) and is_seconds(key, node) and r < 0.5:
         words = duration_words(value)
         if words:

@@ -308,8 +308,12 @@ CURRENCIES: dict[str, tuple[str, str]] = {
 def instance_currency(value: Any, depth: int = 0) -> str | None:
     """The currency an instance states: the first string under a key that names a currency
     (`currency`, `currency_code`) and holds a known ISO 4217 code, objects searched to three levels."""
-    items = list(value.items()) if isinstance(value, dict) else list(enumerate(value)) \
-        if isinstance(value, list) else []
+    if isinstance(value, dict):
+        items: list[tuple[Any, Any]] = list(value.items())
+    elif isinstance(value, list):
+        items = list(enumerate(value))
+    else:
+        return None
     for k, v in items:
         if isinstance(k, str) and isinstance(v, str) and v.upper() in CURRENCIES \
                 and "currency" in humanize(k).split():
@@ -354,6 +358,7 @@ def spell_number(value: int | float, key: str, node: dict[str, Any], rng: random
     if is_money(key, node) and r < 0.7:
         code = money_currency(key, currency)
         cents = round(float(value) * 100, 6)
+        # the currency is tested after the draw, so every currency spends the random stream alike
         if 0 < value < 1 and cents == int(cents) and rng.random() < 0.25 and code in ("USD", "EUR"):
             return f"{int(cents)} cents"
         return money_text(text, code, rng)

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..schema import Schema
 from . import vocabulary as vocab
+from .numbers import has_number, numbers_in
 from .prose import ProseWriter, sibling_keys
 from .vocabulary import humanize
 
@@ -215,7 +216,7 @@ def missing_facts(question: str, instance: Any, schema: Schema | None = None) ->
     ("resolved", "not resolved"); empty lists and objects ("no incidents") are checked with the schema.
     """
     missing = []
-    numbers = vocab.numbers_in(question)
+    numbers = numbers_in(question)
     nav = SchemaNav(schema) if schema is not None else None
     for path, value, node, key in facts(instance, nav):
         names = vocab.labels(key, node) if key else []
@@ -237,7 +238,7 @@ def missing_facts(question: str, instance: Any, schema: Schema | None = None) ->
         elif value is None:
             ok = re.search(r"\b(null|none)\b", question, re.IGNORECASE) is not None
         else:
-            ok = vocab.has_number(question, value, numbers)
+            ok = has_number(question, value, numbers)
         if not ok:
             missing.append(path)
     return missing

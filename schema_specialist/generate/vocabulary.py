@@ -4,14 +4,14 @@ A person rarely writes `tokens_used: 5200`; they write "used 5200 tokens", "5,20
 the label out when the value speaks for itself (an id, a timestamp, an enum word). `labels` gives the
 ways to name a field: its humanised key, its title, a short description, the key without unit or
 suffix words, and generic English synonyms. `spell` gives the ways to write a value; the round trip
-(`questions.missing_facts`) accepts exactly these spellings, so every value stays recoverable.
+(`questions.missing_facts`, which reads numbers back with `numbers.numbers_in`) accepts exactly these
+spellings, so every value stays recoverable.
 Nothing here knows a particular schema: all of it comes from the schema's own words.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import random
 import re
 from collections.abc import Iterable
@@ -522,52 +522,6 @@ def count_word(n: int, rng: random.Random) -> str:
     if 0 <= n < len(COUNT_WORDS) and rng.random() < 0.7:
         return COUNT_WORDS[n]
     return str(n)
-
-
-# -- recovering values from a request --------------------------------------------------------------
-
-_NUMBER = re.compile(r"(?<![\w.])[-+]?\$?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?%?")
-
-
-_SCALED = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s?(k|K|thousand|M|million|percent|pct|cents?|minutes?|mins?|"
-                     r"hours?|hrs?|h)(?![\w])")
-_SCALE = {"k": 1000, "thousand": 1000, "m": 1_000_000, "million": 1_000_000, "percent": 0.01, "pct": 0.01,
-          "cent": 0.01, "cents": 0.01, "minute": 60, "minutes": 60, "min": 60, "mins": 60, "hour": 3600,
-          "hours": 3600, "hr": 3600, "hrs": 3600, "h": 3600}
-_FRACTION_WORDS = {r"\bhalf\b": 0.5, r"\b(?:a|one) quarter\b": 0.25, r"\bthree quarters\b": 0.75}
-
-
-def numbers_in(text: str) -> list[float]:
-    """Every number written in `text`: thousands separators, `$`, `%` (as /100 too), `5.2k`, `22 cents`,
-    `40 percent`, `5 minutes` (as 300 seconds too), number words and common fractions ("half")."""
-    found: list[float] = []
-    for m in _NUMBER.finditer(text):
-        tok = m.group(0).replace("$", "").replace(",", "")
-        pct = tok.endswith("%")
-        tok = tok.rstrip("%")
-        try:
-            x = float(tok)
-        except ValueError:
-            continue
-        found.append(x)
-        if pct:
-            found.append(x / 100)
-    for m in _SCALED.finditer(text):
-        unit = m.group(2)
-        found.append(round(float(m.group(1)) * _SCALE[unit.lower()], 9))
-    for pattern, x in _FRACTION_WORDS.items():
-        if re.search(pattern, text, re.IGNORECASE):
-            found.append(x)
-    for i, word in enumerate(COUNT_WORDS):
-        if re.search(rf"\b{word}\b", text, re.IGNORECASE):
-            found.append(float(i))
-    return found
-
-
-def has_number(text: str, value: int | float, found: list[float] | None = None) -> bool:
-    """Whether `value` is among the numbers written in `text`."""
-    found = numbers_in(text) if found is None else found
-    return any(math.isclose(x, float(value), rel_tol=1e-9, abs_tol=1e-12) for x in found)
 
 
 NEGATIONS = ("not ", "no ", "n't ", "never ", "without ", "un", "non-", "non ")

@@ -4,8 +4,8 @@
 
 For each schema, its hand-written requests (`SCHEMA.requests.jsonl`, gold answers set aside) are answered
 by the local teacher the way `generate --inputs` does (greedy, `prompts.label_messages`, under the
-schema's grammar), once with the plain grammar (`Teacher.complete`) and once with each request's own
-grounded grammar (`Teacher.label`). Each answer is judged as `generate` judges it (`label.judge_answer`:
+schema's grammar), once with the plain grammar (`Teacher.complete`) and twice with each request's own
+grounded grammar (`Teacher.label`): strings grounded alone, then strings and numbers (the default). Each answer is judged as `generate` judges it (`label.judge_answer`:
 valid after repair, every value stated in the request), and its leaves are compared with the gold answer.
 Writes the `bench_label` section of docs/BENCHMARKS.md unless `--no-write`.
 """
@@ -26,9 +26,11 @@ sys.path.insert(0, str(ROOT))
 
 from _bench_md import update_section  # noqa: E402
 
+MODES = ("plain", "strings grounded", "grounded")  # grounded: strings and numbers (`Teacher.label`'s default)
+
 
 def measure(teacher: Any, schema_path: Path, limit: int | None, max_new_tokens: int) -> dict[str, Any]:
-    """Both modes over one schema's hand-written requests: accepted, valid, fields right, seconds."""
+    """Each mode over one schema's hand-written requests: accepted, valid, fields right, seconds."""
     from schema_specialist.evaluate.inputs import file_items
     from schema_specialist.evaluate.metrics import field_match
     from schema_specialist.generate.label import judge_answer
@@ -42,11 +44,12 @@ def measure(teacher: Any, schema_path: Path, limit: int | None, max_new_tokens: 
     prompts = [label_messages(schema.raw, title, it.question) for it in items]
     teacher.prepare(schema.raw)
     out: dict[str, Any] = {"n": len(items)}
-    for mode in ("plain", "grounded"):
+    for mode in MODES:
         t0 = time.perf_counter()
         if mode == "plain":
             done = teacher.complete(prompts, temperature=0.0, max_new_tokens=max_new_tokens, seed=0)
         else:
+            teacher.ground_numbers = mode == "grounded"
             done = teacher.label(prompts, [it.question for it in items], max_new_tokens=max_new_tokens, seed=0)
         seconds = time.perf_counter() - t0
         accepted = valid = right = total = 0
@@ -86,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             "|---|---:|---|---:|---:|---:|---:|---|"]
     for path in args.schemas:
         r = measure(teacher, Path(path), args.limit, args.max_new_tokens)
-        for mode in ("plain", "grounded"):
+        for mode in MODES:
             m = r[mode]
             why = ", ".join(f"{k} {v}" for k, v in sorted(m["rejected"].items())) or "-"
             rows.append(f"| `{Path(path).stem}` | {r['n']} | {mode} | {m['accepted']} | {m['valid']} | "
@@ -96,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_write:
         body = (f"Teacher: `{args.teacher}` ({teacher.describe().get('dtype', args.dtype)}), greedy, the schema's own "
                 "grammar, the request in `prompts.label_messages`; plain = `Teacher.complete`, grounded = "
-                "`Teacher.label` (each request's free-text strings only as runs of its words). Accepted = what "
+                "`Teacher.label` (each request's free-text strings only as runs of its words and, unless 'strings "
+                "grounded', its numbers only ones it writes). Accepted = what "
                 "`generate --inputs` keeps (`label.judge_answer`). Fields are against the hand-written gold "
                 "answers, which the teacher never sees.\n\n" + table)
         update_section("bench_label", "Labelling the user's requests: plain vs grounded grammar",

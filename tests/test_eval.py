@@ -760,7 +760,7 @@ def test_resume_reuses_answers_and_restarts_on_other_settings(tmp_path: Path, ma
     ev.evaluate(adapter, n=7, out_dir=out, max_new_tokens=64, fresh=True, generators=gens)
     assert len(calls) == 23 and len(_log_lines(out)) == 7
     plain = ev.evaluate(adapter, n=7, out_dir=out, max_new_tokens=64, grounded=False, generators=gens)
-    assert len(calls) == 30 and any("grounded True -> False" in n for n in plain.notes)  # another grammar
+    assert len(calls) == 30 and any("grounded strings, numbers -> False" in n for n in plain.notes)  # another grammar
     with AnswerLog(out, {"other": 1}), pytest.raises(SchemagenError, match="another eval"):
         ev.evaluate(adapter, n=7, out_dir=out, generators=gens)
 

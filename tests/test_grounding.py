@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from schema_specialist import evaluate as ev
 from schema_specialist.generate.grammar import answer_schema
 from schema_specialist.generate.grounding import ground, substring_pattern, words
+from schema_specialist.generate.numbers import numbers_in
 from schema_specialist.schema import load_schema
 from tests.test_eval import _load_script, tiny_adapter  # noqa: F401  (tiny_adapter: a fixture)
 
@@ -65,10 +67,92 @@ def test_ground_touches_free_strings_only() -> None:
     assert ground(schema, "") is schema
 
 
-@pytest.mark.parametrize("name", ["agent_status", "support_ticket", "order", "org_unit"])
-def test_grounded_grammar_keeps_every_hand_written_gold_answer_writable(name: str) -> None:
-    """Grounding must never rule out a right answer: each shipped hand-written request's gold answer
-    stays writable, token by token, under llguidance with the strings grounded in its request."""
+def test_ground_narrows_numbers_to_the_ones_the_request_writes() -> None:
+    schema = {"type": "object", "properties": {
+        "tokens": {"type": "integer", "minimum": 0},
+        "cost": {"type": "number", "minimum": 0, "description": "in dollars"},
+        "share": {"type": "number", "minimum": 0, "maximum": 1},
+        "rate": {"type": "number", "description": "Playback rate (1 is normal)"},
+        "length": {"type": ["number", "null"], "minimum": 0},
+        "level": {"type": "integer", "enum": [1, 2, 3]},
+        "even": {"type": "integer", "multipleOf": 2, "maximum": 10}}}
+    text = "used 15k tokens and fifty one cents, 40% done at double speed, no incidents, 3 of 7 steps"
+    props = ground(schema, text, strings=False)["properties"]
+
+    def values(node: dict[str, object]) -> list[object]:
+        return [b.get("minimum", "null") for b in node["anyOf"]]  # type: ignore[attr-defined]
+
+    # integers only; 0 from "no incidents", 1 from "fifty one", 2 from "double" (implied, not stated)
+    assert values(props["tokens"]) == [0, 1, 2, 3, 7, 15, 40, 51, 15000]
+    assert values(props["cost"]) == [0, 0.4, 0.51, 1, 2, 3, 7, 15, 40, 51, 15000]
+    assert values(props["share"]) == [0, 0.4, 0.51, 1]  # within its bounds
+    rate = {"type": "object", "properties": {"rate": schema["properties"]["rate"]}}
+    assert values(ground(rate, "playing at 2x")["properties"]["rate"]) == [1, 2]  # 1: the field's description
+    assert values(props["length"])[-1] == "null"  # nullable stays nullable
+    assert values(props["even"]) == [0, 2]
+    assert props["level"] == schema["properties"]["level"]  # an enum is already closed
+    assert props["cost"]["description"] == "in dollars" and "type" not in props["cost"]
+    assert all(b["minimum"] == b["maximum"] for b in props["tokens"]["anyOf"])
+    # nothing fits: the field stays free
+    assert ground({"type": "integer", "minimum": 100}, "3 of 7", strings=False) == {"type": "integer",
+                                                                                  "minimum": 100}
+    assert ground(schema, "used 15k tokens", numbers=False) is schema  # no free string either
+
+
+def test_grounded_numbers_rule_out_a_count_the_request_never_gave() -> None:
+    """Under llguidance, a grounded integer accepts "15000" for "15k tokens" and refuses 20 or 150."""
+    import llguidance as llg
+    import llguidance.hf
+    from transformers import AutoTokenizer
+
+    from schema_specialist.models import resolve_model_path
+
+    tok = AutoTokenizer.from_pretrained(resolve_model_path("smollm2-135m-instruct"))
+    lt = llguidance.hf.from_tokenizer(tok)
+    schema = {"type": "object", "properties": {"tokens": {"type": "integer", "minimum": 0},
+                                               "cost": {"type": "number", "minimum": 0}},
+              "required": ["tokens"], "additionalProperties": False}
+    grounded = ground(schema, "done: summarize interviews, 15k tokens, $1.20, 18 calls, no incidents")
+
+    def writable(text: str) -> bool:
+        compiled = {**grounded, "x-guidance": {"whitespace_flexible": False}}
+        matcher = llg.LLMatcher(lt, llg.grammar_from("json_schema", json.dumps(compiled)), log_level=0)
+        return all(matcher.consume_token(t) for t in tok.encode(text, add_special_tokens=False)) \
+            and matcher.is_accepting()
+
+    assert writable('{"tokens":15000}') and writable('{"tokens":18}')
+    assert not writable('{"tokens":20}') and not writable('{"tokens":150}') and not writable('{"tokens":1500}')
+    assert not writable('{"tokens":18.0}')  # an integer has one spelling
+    # a whole number in a number field keeps the spellings an adapter learnt ("0.0"), nothing near it
+    assert writable('{"tokens":18,"cost":1.2}') and writable('{"tokens":18,"cost":0}')
+    assert writable('{"tokens":18,"cost":0.0}') and writable('{"tokens":18,"cost":18.0}')
+    assert not writable('{"tokens":18,"cost":0.5}') and not writable('{"tokens":18,"cost":12}')
+    assert not writable('{"tokens":18,"cost":0.05}') and not writable('{"tokens":18,"cost":1.25}')
+
+
+def _as_written(value: object, node: dict[str, Any]) -> object:
+    """A JSON value as an engine writes it under `node`: properties in the schema's order, whole floats as
+    integers (`1250.0` -> `1250`, a grounded number's shortest form)."""
+    if isinstance(value, dict):
+        props = node.get("properties") or {}
+        order = [k for k in props if k in value] + [k for k in value if k not in props]
+        return {k: _as_written(value[k], props.get(k, {})) for k in order}
+    if isinstance(value, list):
+        return [_as_written(v, node.get("items") or {}) for v in value]
+    if isinstance(value, float) and value == int(value):
+        return int(value)
+    return value
+
+
+SHIPPED_REQUESTS = sorted((ROOT / "schemas").glob("*.requests.jsonl")) + \
+    sorted((ROOT / "tests" / "data" / "unseen").glob("*.requests.jsonl"))
+
+
+@pytest.mark.parametrize("path", SHIPPED_REQUESTS, ids=lambda p: p.name.split(".")[0])
+def test_grounded_grammar_keeps_every_hand_written_gold_answer_writable(path: Path) -> None:
+    """Grounding must never rule out a right answer: every shipped hand-written request's gold answer
+    stays writable, token by token, under llguidance with its strings and numbers grounded in its
+    request."""
     import llguidance as llg
     import llguidance.hf
     from transformers import AutoTokenizer
@@ -79,15 +163,16 @@ def test_grounded_grammar_keeps_every_hand_written_gold_answer_writable(name: st
 
     tok = AutoTokenizer.from_pretrained(resolve_model_path("smollm2-135m-instruct"))
     lt = llguidance.hf.from_tokenizer(tok)
-    plain = answer_schema(load_schema(ROOT / "schemas" / f"{name}.json"))
-    rows = [json.loads(line) for line in (ROOT / "schemas" / f"{name}.requests.jsonl").open(encoding="utf-8")]
-    for row in rows[:12]:
+    plain = answer_schema(load_schema(path.with_name(path.name.replace(".requests.jsonl", ".json"))))
+    rows = [json.loads(line) for line in path.open(encoding="utf-8")]
+    assert len(rows) >= 50
+    for row in rows:
         grounded = ground(plain, row["question"])
         assert grounded is not plain
         compiled = {**simplify(grounded, LLGuidanceEngine.rejects), "x-guidance": {"whitespace_flexible": False}}
         grammar = llg.grammar_from("json_schema", json.dumps(compiled))
         matcher = llg.LLMatcher(lt, grammar)
-        text = json.dumps(row["answer"], ensure_ascii=False, separators=(",", ":"))
+        text = json.dumps(_as_written(row["answer"], plain), ensure_ascii=False, separators=(",", ":"))
         assert all(matcher.consume_token(t) for t in tok.encode(text, add_special_tokens=False)), (text, row)
         assert matcher.is_accepting()
 
@@ -154,6 +239,8 @@ def test_local_teacher_labels_copy_the_request_words(tiny_mistral_dir: Path) -> 
     for request, done in zip(requests, teacher.label(prompts, requests, max_new_tokens=40, seed=0), strict=True):
         m = re.match(r'\{"sensor":"([^"]*)"', done.text)
         assert m is not None and m.group(1) and m.group(1).lower() in request.lower(), (request, done.text)
+        n = re.search(r'"celsius":(-?[0-9.]+)[,}]', done.text)  # only a number the request writes
+        assert n is not None and float(n.group(1)) in numbers_in(request), (request, done.text)
     free = teacher.complete(prompts, temperature=0.0, max_new_tokens=40, seed=0)
     assert any(not (m := re.match(r'\{"sensor":"([^"]*)"', c.text)) or m.group(1).lower() not in r.lower()
                for c, r in zip(free, requests, strict=True))  # the plain grammar lets a random model invent
@@ -191,11 +278,16 @@ def test_bench_grounding_script_on_tiny_adapter(tiny_adapter: Path, tmp_path: Pa
                        "--no-write"])
     out = capsys.readouterr().out
     assert code == 0
-    assert "| adapter + schema grammar |" in out and "| adapter + grammar, strings grounded |" in out
+    for label in ("schema grammar", "strings grounded", "strings and numbers grounded"):
+        assert f"| adapter + grammar, {label} |" in out, label
     assert "(n=2)" in out and (tmp_path / "work" / "order-grounded" / "report.json").is_file()
     engines = {mode: json.loads((tmp_path / "work" / f"order-{mode}" / "report.json").read_text())["input_files"][0]
-               ["systems"]["adapter+grammar"]["engine"] for mode in ("plain", "grounded")}
-    assert engines["grounded"].endswith(", strings grounded") and "grounded" not in engines["plain"], engines
+               ["systems"]["adapter+grammar"]["engine"] for mode in ("plain", "strings", "grounded")}
+    assert engines["grounded"].endswith(", strings and numbers grounded"), engines
+    assert engines["strings"].endswith(", strings grounded") and "grounded" not in engines["plain"], engines
+    logs = {mode: json.loads((tmp_path / "work" / f"order-{mode}" / "answers.jsonl").open().readline())["settings"]
+            ["grounded"] for mode in ("plain", "strings", "grounded")}
+    assert logs == {"plain": False, "strings": "strings", "grounded": "strings, numbers"}  # no resuming across them
 
 
 def test_bench_label_script_on_tiny_model(tiny_mistral_dir: Path, tmp_path: Path,
@@ -213,3 +305,4 @@ def test_bench_label_script_on_tiny_model(tiny_mistral_dir: Path, tmp_path: Path
                        "--dtype", "float32", "--no-write"])
     out = capsys.readouterr().out
     assert code == 0 and "| `reading` | 2 | plain |" in out and "| `reading` | 2 | grounded |" in out
+    assert "| `reading` | 2 | strings grounded |" in out

@@ -73,6 +73,15 @@ def test_a_question_that_drops_a_value_is_caught() -> None:
     ("5.2k tokens", 5200, True), ("15K tokens", 15000, True), ("3 million", 3_000_000, True),
     ("22 cents", 0.22, True), ("40 percent", 0.4, True), ("half done", 0.5, True), ("three quarters", 0.75, True),
     ("every 5 minutes", 300, True), ("after 2 hours", 7200, True), ("5.2k", 5300, False),
+    # in words, as people type or dictate them
+    ("six thousand four hundred tokens", 6400, True), ("forty-five", 45, True), ("forty five", 45, True),
+    ("a hundred and ten people", 110, True), ("nineteen thousand", 19000, True), ("twelve", 12, True),
+    ("threshold one eighty", 180, True), ("messages two fifty", 250, True), ("agent four two one", 421, True),
+    ("fifty one cents", 0.51, True), ("one dollar fifty", 1.5, True), ("2 euros and 5 cents", 2.05, True),
+    ("a dozen", 12, True), ("forty five", 4500, False), ("one, eighty", 180, False),
+    # figures in other shapes
+    ("prog .25", 0.25, True), ("$ .24", 0.24, True), ("Candle x3 @ 14.50", 3, True), ("14.3%", 0.143, True),
+    ("paused at 1:35", 95, True), ("ran 1:02:03", 3723, True), ("at 2026-03-10T07:07:00Z", 25620, False),
 ])
 def test_numbers_are_recovered_as_people_write_them(text: str, value: float, found: bool) -> None:
     assert has_number(text, value) is found

@@ -35,8 +35,9 @@ import click
 @click.option("--no-guard", is_flag=True,
               help="Do not retry invalid adapter answers under the grammar (the guard's figures).")
 @click.option("--grounded/--no-grounded", default=True, show_default=True,
-              help="Under the grammar, free-text strings may only copy runs of the request's words, as every "
-                   "training pair does (adapter + grammar, the constrained baseline, the guard).")
+              help="Under the grammar, free-text strings may only copy runs of the request's words and numbers "
+                   "may only be ones it writes, as in every training pair (adapter + grammar, the constrained "
+                   "baseline, the guard).")
 @click.option("--fresh", is_flag=True, help="Ignore the answers saved in the report directory; start again.")
 @click.option("--progress", type=click.Choice(["auto", "bar", "lines", "none"]), default="auto",
               help="auto = a bar on a terminal, a plain line every 10% otherwise.")

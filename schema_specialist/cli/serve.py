@@ -32,7 +32,7 @@ from ..serve.prefix import DEFAULT_PREFIX_TOKENS
               help="Prefill joining requests on a second thread while the batch decodes (wants a spare core).")
 @click.option("--grounded/--no-grounded", default=True, show_default=True,
               help="Under the grammar (strict retries, the constrained path), free-text strings may only copy "
-                   "runs of the request's words.")
+                   "runs of the request's words and numbers may only be ones it writes.")
 def command(adapters_dir: str, base: str | None, host: str, port: int, max_new_tokens: int, max_batch: int,
             gather_ms: float, max_queue: int, request_timeout: float, dtype: str, max_body_bytes: int,
             prefix_cache_tokens: int, threads: int | None, prefill_thread: bool,

@@ -104,15 +104,14 @@ class EngineSet:
 
 
 def grounded_rows(engines: EngineSet, engine: str, dropped: Collection[str], schema: dict[str, Any],
-                  text: str) -> Callable[[], Any] | None:
-    """A row-matcher factory for `schema` with its free-text strings grounded in `text`
+                  text: str, *, numbers: bool = True) -> Callable[[], Any] | None:
+    """A row-matcher factory for `schema` with its free-text strings and numbers grounded in `text`
     (`generate.grounding`), compiled as the plain grammar was (the same engine, the same keywords taken
-    out) and not cached; None when grounding changes nothing, `pattern` was taken out, or it fails."""
+    out; strings stay free where `pattern` was taken out; numbers free unless `numbers`) and not cached;
+    None when grounding changes nothing or it fails."""
     from ..generate.grounding import ground
 
-    if "pattern" in dropped:
-        return None
-    grounded = ground(schema, text)
+    grounded = ground(schema, text, strings="pattern" not in dropped, numbers=numbers)
     if grounded is schema:
         return None
     try:

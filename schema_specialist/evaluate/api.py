@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SchemagenError
+from ..generate.grounding import kinds
 from .guard import Guard, measure
 from .inputs import Generation, Generator, Item, file_items, file_labels, select_inputs, subset, unique_items
 from .metrics import ADAPTER, ADAPTER_GRAMMAR, CONSTRAINED, PROMPTED, SYSTEMS, Rate, check_target, gate
@@ -66,7 +67,7 @@ class Source:
 
 
 def _log_settings(info: AdapterMeta, seed: int, max_new_tokens: int, temperature: float, dtype: str,
-                  injected: Sequence[str] | None, grounded: bool = False) -> dict[str, Any]:
+                  injected: Sequence[str] | None, grounded: bool | str = False) -> dict[str, Any]:
     """What decides an answer: resuming with anything else would mix two systems' answers."""
     from ..generate.grammar import answer_schema
     from ..prompts import schema_messages, task_messages
@@ -77,7 +78,8 @@ def _log_settings(info: AdapterMeta, seed: int, max_new_tokens: int, temperature
             "base": info.base, "prompts_sha256": hashlib.sha256(probe.encode()).hexdigest()[:16],
             "grammar_sha256": hashlib.sha256(grammar.encode()).hexdigest()[:16],
             "seed": seed, "max_new_tokens": max_new_tokens, "temperature": temperature, "dtype": dtype,
-            "injected_generators": sorted(injected) if injected is not None else None, "grounded": grounded}
+            "injected_generators": sorted(injected) if injected is not None else None,
+            "grounded": ", ".join(kinds(grounded)) or False}
 
 
 def _resolved_dtype(dtype: str) -> str:
@@ -114,7 +116,7 @@ def evaluate(adapter_dir: str | Path, *, n: int = 300, target: float | None = No
              gate_on: str = MAIN, batch_size: int = 32, max_new_tokens: int = 256, temperature: float = 0.0,
              realistic: bool = True, out_dir: str | Path | None = None, write: bool = True,
              show_progress: bool = False, progress: str | None = None, threads: int | None = None,
-             dtype: str = "auto", fresh: bool = False, grounded: bool = True,
+             dtype: str = "auto", fresh: bool = False, grounded: bool | str = True,
              generators: dict[str, Generator] | None = None, workers: int = 1) -> Report:
     """Evaluate an adapter: inputs, systems, metrics, the guard, the gate; write the report unless `write=False`.
 
@@ -122,8 +124,9 @@ def evaluate(adapter_dir: str | Path, *, n: int = 300, target: float | None = No
     base model with the schema in its prompt (`base+schema-prompt`) and under the grammar (`constrained`).
     The adapter answers every input; the others a spread subset of each source (`baseline_n`,
     `grammar_n`, default 100). With `guard`, every invalid free answer is retried with adapter + grammar.
-    With `grounded`, the grammar systems' free-text strings can only copy runs of the request's words
-    (`generate.grounding`), as every training pair does.
+    With `grounded`, the grammar systems' free-text strings can only copy runs of the request's words and
+    their numbers can only be ones it writes (`generate.grounding`), as in every training pair; "strings"
+    grounds the strings alone.
     `inputs` are the user's own JSONL request files, each reported as its own section; the gate reads
     the adapter's free validity on `gate_on`: `main` (held-out + property-based), `inputs` (the files
     pooled) or `all`. Answers go to `answers.jsonl` in the report directory as they come, so a rerun

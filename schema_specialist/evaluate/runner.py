@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SchemagenError
+from ..generate.grounding import kinds
 from ..schema import Schema, schema_from_dict
 from .inputs import Generation, Generator, Item
 from .metrics import ADAPTER, ADAPTER_GRAMMAR, CONSTRAINED, PROMPTED, parse_json
@@ -132,7 +133,7 @@ class ModelRunner:
     """The base model with the adapter loaded once; batched generators for the four systems."""
 
     def __init__(self, info: AdapterMeta, *, max_new_tokens: int = 256, temperature: float = 0.0,
-                 seed: int = 0, threads: int | None = None, dtype: str = "auto", grounded: bool = False) -> None:
+                 seed: int = 0, threads: int | None = None, dtype: str = "auto", grounded: bool | str = False) -> None:
         from ..generate.decoding import stop_ids_of
         from ..models import load_model
         from ..quiet import quiet_libraries
@@ -240,28 +241,31 @@ class ModelRunner:
         """The grammar engine's name as the answer log records it (compiles the grammar: a SchemagenError
         where it cannot)."""
         self.constrained_processor()
-        return f"{self.engine}, strings grounded" if self.grounds else str(self.engine)
+        if not self.grounds:
+            return str(self.engine)
+        return f"{self.engine}, {' and '.join(kinds(self.grounded))} grounded"
 
     @property
     def grounds(self) -> bool:
         """Whether the grammar systems really ground their strings: asked for, and an engine with a grammar
         a row (outlines-core's path decodes every row under the one schema grammar)."""
-        return self.grounded and self.constrained_processor()[2] is not None
+        return bool(kinds(self.grounded)) and self.constrained_processor()[2] is not None
 
     def _grounded_rows(self, question: str, rows: Callable[[], Any]) -> Callable[[], Any]:
-        """The row factory of the answer grammar with its strings grounded in `question`."""
+        """The row factory of the answer grammar with its strings (and numbers) grounded in `question`."""
         from ..engines import grounded_rows
 
         picked = self._engines.last
         made = None if picked is None else grounded_rows(self._engines, picked.engine, picked.dropped,
-                                                         self._answer_schema, question)
+                                                         self._answer_schema, question,
+                                                         numbers="numbers" in kinds(self.grounded))
         return rows if made is None else made
 
     def _grammar(self, messages: list[list[dict[str, str]]], adapter: bool,
                  questions: Sequence[str] = ()) -> list[Generation]:
         om, processor, rows = self.constrained_processor()
         if rows is not None:
-            constraint = [self._grounded_rows(q, rows) for q in questions] if self.grounded else rows
+            constraint = [self._grounded_rows(q, rows) for q in questions] if kinds(self.grounded) else rows
             gens = self._run(messages, adapter=adapter, constraint=constraint)
         else:
             gens = self._constrained_outlines(om, processor, messages, adapter=adapter)

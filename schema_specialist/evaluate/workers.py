@@ -43,7 +43,7 @@ class Job:
     seed: int
     threads: int
     dtype: str
-    grounded: bool
+    grounded: bool | str
     batch_size: int
 
 

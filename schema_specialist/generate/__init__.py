@@ -2,9 +2,10 @@
 
 The steps, in pipeline order: `grammar` (the narrowed decoding schema), `decoding` (batched
 constrained decoding), `repair`, `balance`, `plausible` (no debris or placeholders), `questions` with
-`prose` and `vocabulary` (the request written from an instance), `paraphrase` (the teacher rewrites a
-request, every value kept), `label` (answers for the user's own requests), `diversity` (near-duplicates
-and spread), and `pipeline`, which runs them into a resumable dataset.
+`prose` and `vocabulary` (the request written from an instance) and `numbers` (its numbers read back),
+`paraphrase` (the teacher rewrites a request, every value kept), `label` (answers for the user's own
+requests, under `grounding`: only the request's words and numbers), `diversity` (near-duplicates and
+spread), and `pipeline`, which runs them into a resumable dataset.
 """
 
 from __future__ import annotations

@@ -1,25 +1,37 @@
-"""Strings grounded in the request: a free-text string may only be a run of the request's own words.
+"""Values grounded in the request: a free-text string may only be a run of the request's own words, and
+a number only one the request writes.
 
-Every pair `generate` accepts says each string value verbatim in its question (the round trip,
+Every pair `generate` accepts says each value in its question (the round trip,
 `questions.missing_facts`), so that is what a specialist is trained to do: copy, not write. `ground`
-turns that contract into grammar. Each string with no `enum`, `const`, `pattern` or `format` gets a
-`pattern` that matches exactly the runs of consecutive words of `text` (up to `MAX_WORDS` of them,
-kept with the whitespace between them; the first letter of a run may change case). An engine then
-cannot write a word the request does not contain: no invented task names, no misspelt copies.
-Numbers are not grounded: a closed set of the numbers a request writes ruled out the gold answer of
-13 of agent_status's 60 hand-written requests ("22 cents", "15k", "a quarter", "every 5 minutes" for
-300 seconds), where grounded strings ruled out none of the 269 shipped ones (`tests/test_grounding.py`).
+turns that contract into grammar.
+- Strings: each string with no `enum`, `const`, `pattern` or `format` gets a `pattern` that matches
+  exactly the runs of consecutive words of `text` (up to `MAX_WORDS` of them, kept with the whitespace
+  between them; the first letter of a run may change case). An engine then cannot write a word the
+  request does not contain: no invented task names, no misspelt copies.
+- Numbers: each `number` or `integer` with no `enum` or `const` becomes the choice of the numbers the
+  request writes (`numbers.numbers_in`: figures, words, `22 cents`, `15k`, `40%`, `1:35`), the numbers
+  of the field's own title, description, `default` and `examples` ("Playback rate (1 is normal)"), 0
+  where the request says "no" or "none" and 2 for "double", each kept only within the field's type and
+  bounds. A field for
+  which none of these fits stays free. An engine then cannot write a count the request never gave.
+  Every gold answer of the 369 shipped hand-written requests (1103 numbers) stays writable
+  (`tests/test_grounding.py`).
 
-The pattern is a plain regular expression (alternation of nested optional groups), so every engine
-that compiles `pattern` compiles it (xgrammar too, ignoring lengths beside a pattern). llguidance compiled
-agent_status's grounded grammar in 0.03-0.06 s for typical requests, 0.3-0.45 s for the longest
-hand-written one (117 tokens), with run caps of 32 and 64.
+The string pattern is a plain regular expression (alternation of nested optional groups), so every
+engine that compiles `pattern` compiles it (xgrammar too, ignoring lengths beside a pattern). llguidance
+compiled agent_status's grounded grammar in 0.03-0.06 s for typical requests, 0.3-0.45 s for the longest
+hand-written one (117 tokens), with run caps of 32 and 64. A number is an `anyOf` of exact ranges
+(`minimum` = `maximum`); a whole number in a `number` field also admits `v.0` (`_exactly`).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
+
+from ..bounds import is_number, number_bounds
+from .numbers import numbers_in
 
 MAX_WORDS = 48  # longest run of tokens (words, punctuation) one string may copy
 _TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -70,15 +82,111 @@ def _is_free_string(node: dict[str, Any]) -> bool:
     return node.get("type") == "string" and not any(k in node for k in _NOT_FREE)
 
 
-def ground(schema: Any, text: str, max_words: int = MAX_WORDS) -> Any:
-    """`schema` (an answer schema: refs inlined) with every free-text string grounded in `text`.
+_NUMBER_TYPES = ("number", "integer")
+# Numbers a request implies rather than states, so the round trip (`numbers_in`) does not count them but
+# a grounded grammar allows them: 0 where it negates ("no failures"), 2 and 3 for "double", "triple".
+_IMPLIED = {0.0: re.compile(r"\b(?:no|none|nothing|zero|never|without)\b|n't\b", re.IGNORECASE),
+            2.0: re.compile(r"\b(?:twice|double)\b", re.IGNORECASE),
+            3.0: re.compile(r"\b(?:thrice|triple)\b", re.IGNORECASE)}
 
-    Returns `schema` itself when nothing changes (no free string, or a request with no words), so a
-    caller can tell by identity that the plain grammar serves.
+
+def _number_types(node: dict[str, Any]) -> tuple[list[str], bool] | None:
+    """(number types, null allowed) of a number node that grounding may narrow, else None."""
+    if "enum" in node or "const" in node:
+        return None
+    types = node.get("type")
+    listed = [types] if isinstance(types, str) else types if isinstance(types, list) else []
+    numeric = [t for t in listed if t in _NUMBER_TYPES]
+    if not numeric or any(t not in (*_NUMBER_TYPES, "null") for t in listed):
+        return None
+    return numeric, "null" in listed
+
+
+def _fits(x: float, node: dict[str, Any], integer: bool) -> bool:
+    if integer and x != int(x):
+        return False
+    lo, hi, lo_x, hi_x = number_bounds(node)
+    if lo is not None and (x < lo or (lo_x and x == lo)):
+        return False
+    if hi is not None and (x > hi or (hi_x and x == hi)):
+        return False
+    step = node.get("multipleOf")
+    return not is_number(step) or step <= 0 or abs(round(x / step) * step - x) <= 1e-9 * max(1.0, abs(x))
+
+
+def number_candidates(text: str, node: dict[str, Any]) -> list[int | float]:
+    """The numbers a grounded number field may hold: the request's, the field's own words' and defaults,
+    and the ones it implies (`_IMPLIED`); each within the node's type and bounds, in JSON's shortest form."""
+    found = numbers_in(text)
+    for key in ("title", "description"):
+        if isinstance(node.get(key), str):
+            found += numbers_in(node[key])
+    extra = [node.get("default")] + (node["examples"] if isinstance(node.get("examples"), list) else [])
+    found += [float(v) for v in extra if is_number(v)]
+    found += [x for x, said in _IMPLIED.items() if said.search(text)]
+    kinds = _number_types(node)
+    integer = kinds is not None and "number" not in kinds[0]
+    out: list[int | float] = []
+    for x in found:
+        if math.isfinite(x) and _fits(x, node, integer):
+            v: int | float = int(x) if x == int(x) and abs(x) < 2**53 else x
+            if v not in out:
+                out.append(v)
+    return sorted(out)
+
+
+def _exactly(v: int | float, kind: str, node: dict[str, Any]) -> dict[str, Any]:
+    """The branch that writes `v`. llguidance writes an exact range in its shortest form only (`0`, never
+    `0.0`), so an adapter trained on answers such as `"progress":0.0` that starts "0." would be pushed
+    onto another candidate ("0.55"). A whole number in a `number` field is therefore the multiples of
+    0.1 in [v, v + 0.1): written `v` or `v.0`, and nothing else."""
+    if kind == "number" and isinstance(v, int) and abs(v) < 10**15 and "multipleOf" not in node:
+        _, hi, _, hi_x = number_bounds(node)
+        if hi is None or v + 0.1 < hi or (v + 0.1 == hi and hi_x):
+            return {"type": "number", "minimum": v, "exclusiveMaximum": v + 0.1, "multipleOf": 0.1}
+    return {"type": kind, "minimum": v, "maximum": v}
+
+
+def _ground_number(node: dict[str, Any], text: str) -> dict[str, Any] | None:
+    kinds = _number_types(node)
+    if kinds is None:
+        return None
+    values = number_candidates(text, node)
+    if not values:
+        return None
+    kind = "integer" if "number" not in kinds[0] else "number"
+    branches = [_exactly(v, kind, node) for v in values]
+    if kinds[1]:
+        branches.append({"type": "null"})
+    narrowed: dict[str, Any] = {k: node[k] for k in ("title", "description") if k in node}
+    narrowed["anyOf"] = branches
+    return narrowed
+
+
+KINDS = ("strings", "numbers")  # what `ground` can narrow, in the order a label names them
+
+
+def kinds(grounded: bool | str) -> tuple[str, ...]:
+    """What a `grounded` setting grounds: True everything (`KINDS`), False nothing, or a comma list of
+    `KINDS` ("strings": the grounding before numbers were, for side-by-side runs)."""
+    if isinstance(grounded, bool):
+        return KINDS if grounded else ()
+    asked = {p.strip() for p in grounded.split(",") if p.strip()}
+    unknown = asked - set(KINDS)
+    if unknown:
+        raise ValueError(f"cannot ground {', '.join(sorted(unknown))}: one of {', '.join(KINDS)}")
+    return tuple(k for k in KINDS if k in asked)
+
+
+def ground(schema: Any, text: str, max_words: int = MAX_WORDS, *, strings: bool = True,
+           numbers: bool = True) -> Any:
+    """`schema` (an answer schema: refs inlined) with every free-text string and number grounded in `text`
+    (`strings`, `numbers`: which of the two).
+
+    Returns `schema` itself when nothing changes (no free string or number, or a request with no words),
+    so a caller can tell by identity that the plain grammar serves.
     """
-    pattern = substring_pattern(text, max_words)
-    if pattern is None:
-        return schema
+    pattern = substring_pattern(text, max_words) if strings else None
     longest = len(text.strip())
     changed = False
 
@@ -88,11 +196,16 @@ def ground(schema: Any, text: str, max_words: int = MAX_WORDS) -> Any:
             return [walk(v) for v in node]
         if not isinstance(node, dict):
             return node
-        if _is_free_string(node):
+        if pattern is not None and _is_free_string(node):
             if isinstance(node.get("minLength"), int) and node["minLength"] > longest:
                 return node  # no run of the request is long enough: leave it to the schema
             changed = True
             return {**node, "pattern": pattern}
+        if numbers:
+            narrowed = _ground_number(node, text)
+            if narrowed is not None:
+                changed = True
+                return narrowed
         out = {}
         for key, value in node.items():
             if key in ("properties", "$defs", "definitions", "patternProperties"):

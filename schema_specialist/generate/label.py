@@ -6,11 +6,12 @@ then kept as it is) and a `style`. Any problem with a file (missing, empty, not 
 is one line naming the file and the line, raised before anything is written.
 
 A request without an answer is answered by the teacher under the schema's grammar, with the request in
-its prompt (`prompts.label_messages`); a local teacher grounds the grammar's free-text strings in the
-request (`Teacher.label`, `grounding`), so they can only copy its words. The answer must parse and validate against the original schema
-(simple violations repaired as for generated instances), and be grounded: every string, number,
-boolean and empty list or object of it must be stated in the request (`questions.missing_facts`, which
-accepts the prose spellings 48,210, $3.87, 40%, "not resolved", an enum value in words). An answer that
+its prompt (`prompts.label_messages`); a local teacher grounds the grammar's free-text strings and numbers
+in the request (`Teacher.label`, `grounding`), so they can only copy its words and numbers. The answer
+must parse and validate against the original schema (simple violations repaired as for generated
+instances), and be grounded: every string, number, boolean and empty list or object of it must be
+stated in the request (`questions.missing_facts`, which accepts the prose spellings 48,210, $3.87, 40%,
+"forty-five", "not resolved", an enum value in words). An answer that
 is not is rejected with the paths it invented. A request is keyed by its text (`Item.key`), so a rerun
 answers only the requests no earlier run has answered.
 """

@@ -4,7 +4,7 @@ The server decodes every row in one batch (`continuous.ContinuousBatch`), so onl
 per-row matcher serve here (llguidance, xgrammar); `outlines_core` has none. The grammar is the
 narrowed decoding schema that `generate` uses (strings and arrays capped where the schema leaves
 room), so a small model stops in time; every answer is still validated against the original schema.
-`Grammars.grounded` is `get`'s grammar with its free-text strings grounded in one request's words
+`Grammars.grounded` is `get`'s grammar with its free-text strings and numbers grounded in one request
 (`generate.grounding`), compiled the first time a row needs it (on the prefill side), not kept after.
 """
 
@@ -65,7 +65,8 @@ class Grammars:
         return self._cached(schema, capped=True)
 
     def grounded(self, schema: Schema, text: str) -> Grammar:
-        """`get`'s grammar with free-text strings that can only copy runs of `text` (compiled lazily)."""
+        """`get`'s grammar with free-text strings that can only copy runs of `text` and numbers that `text`
+        writes (compiled lazily)."""
         plain = self.get(schema)
         return Grammar(plain.engine, _GroundedRows(self, schema, text, plain), plain.dropped)
 

@@ -45,7 +45,7 @@ class Teacher(ABC):
     def label(self, prompts: list[list[dict[str, str]]], requests: list[str], *, max_new_tokens: int,
               seed: int) -> list[Completion]:
         """Greedy answers to the user's requests (`prompts[i]` asks `requests[i]`) under the prepared
-        schema. A teacher with a grammar a row grounds each answer's free-text strings in its request
+        schema. A teacher with a grammar a row grounds each answer's free-text strings and numbers in its request
         (`generate.grounding`); this default decodes under the schema alone (a remote teacher: its
         answers are judged for grounding afterwards)."""
         return self.complete(prompts, temperature=0.0, max_new_tokens=max_new_tokens, seed=seed)

@@ -24,6 +24,7 @@ class LocalTeacher(Teacher):
         self._processor: Any = None
         self._schema: dict[str, Any] = {}
         self._dropped: list[str] = []
+        self.ground_numbers = True  # `label` grounds numbers too (False: strings alone, for side-by-side runs)
         self.engine = ""
 
     def prepare(self, schema: dict[str, Any], engine: str = "auto") -> Prepared:
@@ -43,15 +44,15 @@ class LocalTeacher(Teacher):
 
     def label(self, prompts: list[list[dict[str, str]]], requests: list[str], *, max_new_tokens: int,
               seed: int) -> list[Completion]:
-        """Greedy, one grammar a row: the prepared schema with its free-text strings grounded in the row's
-        request, so a label copies the request's words (`generate.grounding`)."""
+        """Greedy, one grammar a row: the prepared schema with its free-text strings and numbers grounded in
+        the row's request, so a label copies the request's words and numbers (`generate.grounding`)."""
         from ..engines import grounded_rows
 
         rows = self.engines.get(self.engine).row_constraint(self._processor)
         if rows is None:
             return super().label(prompts, requests, max_new_tokens=max_new_tokens, seed=seed)
-        factories = [grounded_rows(self.engines, self.engine, self._dropped, self._schema, r) or rows
-                     for r in requests]
+        factories = [grounded_rows(self.engines, self.engine, self._dropped, self._schema, r,
+                                   numbers=self.ground_numbers) or rows for r in requests]
         return self._decode(prompts, 0.0, max_new_tokens, seed, factories)
 
     def _decode(self, prompts: list[list[dict[str, str]]], temperature: float, max_new_tokens: int, seed: int,

@@ -19,7 +19,8 @@ INPUTS=()
 REQ="${SCHEMA%.json}.requests.jsonl"
 [ -f "$REQ" ] && INPUTS=(--inputs "$REQ")
 # --workers 2: two one-thread decoding processes answer faster than one with both cores.
-$S eval "adapters/$NAME" -n "$EVAL_N" --baseline-n 20 --grammar-n 40 "${INPUTS[@]}" --target 0.95 -o "reports/$NAME" \
+# --grammar-n 60: adapter + grammar on every hand-written request (60), not a subset.
+$S eval "adapters/$NAME" -n "$EVAL_N" --baseline-n 20 --grammar-n 60 "${INPUTS[@]}" --target 0.95 -o "reports/$NAME" \
   --workers 2 \
   || echo "demo: below target (see reports/$NAME/report.md)"
 t3=$(date +%s)

@@ -124,8 +124,8 @@ def number_candidates(text: str, node: dict[str, Any]) -> list[int | float]:
     extra = [node.get("default")] + (node["examples"] if isinstance(node.get("examples"), list) else [])
     found += [float(v) for v in extra if is_number(v)]
     found += [x for x, said in _IMPLIED.items() if said.search(text)]
-    kinds = _number_types(node)
-    integer = kinds is not None and "number" not in kinds[0]
+    types = _number_types(node)
+    integer = types is not None and "number" not in types[0]
     out: list[int | float] = []
     for x in found:
         if math.isfinite(x) and _fits(x, node, integer):
@@ -135,28 +135,26 @@ def number_candidates(text: str, node: dict[str, Any]) -> list[int | float]:
     return sorted(out)
 
 
-def _exactly(v: int | float, kind: str, node: dict[str, Any]) -> dict[str, Any]:
+def _exactly(v: int | float, kind: str) -> dict[str, Any]:
     """The branch that writes `v`. llguidance writes an exact range in its shortest form only (`0`, never
     `0.0`), so an adapter trained on answers such as `"progress":0.0` that starts "0." would be pushed
     onto another candidate ("0.55"). A whole number in a `number` field is therefore the multiples of
-    0.1 in [v, v + 0.1): written `v` or `v.0`, and nothing else."""
-    if kind == "number" and isinstance(v, int) and abs(v) < 10**15 and "multipleOf" not in node:
-        _, hi, _, hi_x = number_bounds(node)
-        if hi is None or v + 0.1 < hi or (v + 0.1 == hi and hi_x):
-            return {"type": "number", "minimum": v, "exclusiveMaximum": v + 0.1, "multipleOf": 0.1}
+    0.1 in [v, v + 0.1), which is `v` alone, written `v` or `v.0`."""
+    if kind == "number" and isinstance(v, int) and abs(v) < 10**15:
+        return {"type": "number", "minimum": v, "exclusiveMaximum": v + 0.1, "multipleOf": 0.1}
     return {"type": kind, "minimum": v, "maximum": v}
 
 
 def _ground_number(node: dict[str, Any], text: str) -> dict[str, Any] | None:
-    kinds = _number_types(node)
-    if kinds is None:
+    types = _number_types(node)
+    if types is None:
         return None
     values = number_candidates(text, node)
     if not values:
         return None
-    kind = "integer" if "number" not in kinds[0] else "number"
-    branches = [_exactly(v, kind, node) for v in values]
-    if kinds[1]:
+    kind = "integer" if "number" not in types[0] else "number"
+    branches = [_exactly(v, kind) for v in values]
+    if types[1]:
         branches.append({"type": "null"})
     narrowed: dict[str, Any] = {k: node[k] for k in ("title", "description") if k in node}
     narrowed["anyOf"] = branches

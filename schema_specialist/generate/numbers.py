@@ -36,7 +36,6 @@ _WORD = re.compile(r"[A-Za-z]+")
 _JOIN = re.compile(r"[\s-]+")  # what may stand between two words of one number
 # A sum of money in words or figures and its cents: "one dollar fifty", "2 euros and 5 cents".
 _MONEY_JOIN = re.compile(r"\s+(?:dollars?|bucks|euros?|pounds?)(?:\s+and)?\s+")
-_CENTS_AFTER = re.compile(r"\s*(?:cents?|pence|p\b)?")
 
 
 def _word_value(words: list[str]) -> float:

@@ -42,3 +42,11 @@ def number_bounds(node: dict[str, Any]) -> tuple[float | None, float | None, boo
     if is_number(emax) and (hi is None or emax <= hi):
         hi, hi_x = emax, True
     return lo, hi, lo_x, hi_x
+
+
+def within_bounds(x: float, node: dict[str, Any]) -> bool:
+    """Whether `x` lies within the node's minimum and maximum, exclusive ones honoured (`number_bounds`)."""
+    lo, hi, lo_x, hi_x = number_bounds(node)
+    if lo is not None and (x < lo or (lo_x and x == lo)):
+        return False
+    return hi is None or not (x > hi or (hi_x and x == hi))

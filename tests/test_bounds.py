@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from schema_specialist.bounds import first_number, int_keyword, is_number, number_bounds
+from schema_specialist.bounds import first_number, int_keyword, is_number, number_bounds, within_bounds
 from schema_specialist.generate.repair import _Minimal
 from schema_specialist.schema import schema_from_dict
 
@@ -42,3 +42,11 @@ def test_an_invented_number_lies_inside_exclusive_bounds(node: dict) -> None:
     schema = schema_from_dict(raw)
     ok, value = _Minimal(schema, invent=True).value(schema.raw, 0)
     assert ok and schema.is_valid(value), value
+
+
+def test_within_bounds_honours_exclusive_bounds_of_both_drafts() -> None:
+    assert within_bounds(5, {"minimum": 5, "maximum": 5}) and within_bounds(-3.5, {})
+    assert not within_bounds(5, {"exclusiveMinimum": 5}) and not within_bounds(5, {"maximum": 4.99})
+    assert not within_bounds(1, {"maximum": 1, "exclusiveMaximum": True})  # draft 4's flag
+    assert within_bounds(0.5, {"minimum": 0, "exclusiveMaximum": 1})
+    assert not within_bounds(1, {"exclusiveMaximum": 1})

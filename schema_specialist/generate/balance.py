@@ -13,7 +13,7 @@ import random
 from collections import Counter
 from typing import Any
 
-from ..bounds import number_bounds
+from ..bounds import number_bounds, within_bounds
 from ..schema import Schema
 from . import vocabulary as vocab
 from .questions import SchemaNav, free_text, map_leaves
@@ -202,7 +202,7 @@ def draw_number(key: str, node: dict[str, Any], current: int | float, rng: rando
     const, multipleOf) or the draw falls outside its bounds."""
     if isinstance(current, bool) or node.get("enum") is not None or "const" in node or "multipleOf" in node:
         return None
-    lo, hi, lo_x, hi_x = number_bounds(node)
+    lo, hi, _, _ = number_bounds(node)
     integer = node.get("type") == "integer" or (isinstance(current, int) and node.get("type") != "number")
     if vocab.is_fraction(key, node) or (not integer and lo is not None and hi is not None and 0 <= lo < hi <= 1):
         x: float = round(rng.random(), rng.choice([1, 2, 2]))
@@ -226,11 +226,7 @@ def draw_number(key: str, node: dict[str, Any], current: int | float, rng: rando
         else:
             x = round(x, rng.choice([0, 1, 2, 3]))
     value: int | float = int(x) if integer else float(x)
-    if lo is not None and (value < lo or (lo_x and value == lo)):
-        return None
-    if hi is not None and (value > hi or (hi_x and value == hi)):
-        return None
-    return value
+    return value if within_bounds(value, node) else None
 
 
 def magnitude(x: float) -> int:

@@ -30,7 +30,7 @@ import math
 import re
 from typing import Any
 
-from ..bounds import is_number, number_bounds
+from ..bounds import is_number, within_bounds
 from .numbers import numbers_in
 
 MAX_WORDS = 48  # longest run of tokens (words, punctuation) one string may copy
@@ -103,12 +103,7 @@ def _number_types(node: dict[str, Any]) -> tuple[list[str], bool] | None:
 
 
 def _fits(x: float, node: dict[str, Any], integer: bool) -> bool:
-    if integer and x != int(x):
-        return False
-    lo, hi, lo_x, hi_x = number_bounds(node)
-    if lo is not None and (x < lo or (lo_x and x == lo)):
-        return False
-    if hi is not None and (x > hi or (hi_x and x == hi)):
+    if (integer and x != int(x)) or not within_bounds(x, node):
         return False
     step = node.get("multipleOf")
     return not is_number(step) or step <= 0 or abs(round(x / step) * step - x) <= 1e-9 * max(1.0, abs(x))

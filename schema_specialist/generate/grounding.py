@@ -109,18 +109,21 @@ def _fits(x: float, node: dict[str, Any], integer: bool) -> bool:
     return not is_number(step) or step <= 0 or abs(round(x / step) * step - x) <= 1e-9 * max(1.0, abs(x))
 
 
-def number_candidates(text: str, node: dict[str, Any]) -> list[int | float]:
-    """The numbers a grounded number field may hold: the request's, the field's own words' and defaults,
-    and the ones it implies (`_IMPLIED`); each within the node's type and bounds, in JSON's shortest form."""
-    found = numbers_in(text)
+def request_numbers(text: str) -> list[float]:
+    """The numbers a request gives a grounded field: the ones it writes (`numbers_in`) and the ones it
+    implies (`_IMPLIED`)."""
+    return numbers_in(text) + [x for x, said in _IMPLIED.items() if said.search(text)]
+
+
+def number_candidates(stated: list[float], node: dict[str, Any], integer: bool) -> list[int | float]:
+    """The numbers a grounded number field may hold: the request's (`stated`, `request_numbers`) and the
+    field's own words' and defaults; each within the node's type and bounds, in JSON's shortest form."""
+    found = list(stated)
     for key in ("title", "description"):
         if isinstance(node.get(key), str):
             found += numbers_in(node[key])
     extra = [node.get("default")] + (node["examples"] if isinstance(node.get("examples"), list) else [])
     found += [float(v) for v in extra if is_number(v)]
-    found += [x for x, said in _IMPLIED.items() if said.search(text)]
-    types = _number_types(node)
-    integer = types is not None and "number" not in types[0]
     out: list[int | float] = []
     for x in found:
         if math.isfinite(x) and _fits(x, node, integer):
@@ -140,14 +143,14 @@ def _exactly(v: int | float, kind: str) -> dict[str, Any]:
     return {"type": kind, "minimum": v, "maximum": v}
 
 
-def _ground_number(node: dict[str, Any], text: str) -> dict[str, Any] | None:
+def _ground_number(node: dict[str, Any], stated: list[float]) -> dict[str, Any] | None:
     types = _number_types(node)
     if types is None:
         return None
-    values = number_candidates(text, node)
+    kind = "integer" if "number" not in types[0] else "number"
+    values = number_candidates(stated, node, kind == "integer")
     if not values:
         return None
-    kind = "integer" if "number" not in types[0] else "number"
     branches = [_exactly(v, kind) for v in values]
     if types[1]:
         branches.append({"type": "null"})
@@ -180,6 +183,7 @@ def ground(schema: Any, text: str, max_words: int = MAX_WORDS, *, strings: bool 
     so a caller can tell by identity that the plain grammar serves.
     """
     pattern = substring_pattern(text, max_words) if strings else None
+    stated = request_numbers(text) if numbers else []
     longest = len(text.strip())
     changed = False
 
@@ -195,7 +199,7 @@ def ground(schema: Any, text: str, max_words: int = MAX_WORDS, *, strings: bool 
             changed = True
             return {**node, "pattern": pattern}
         if numbers:
-            narrowed = _ground_number(node, text)
+            narrowed = _ground_number(node, stated)
             if narrowed is not None:
                 changed = True
                 return narrowed

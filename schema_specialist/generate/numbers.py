@@ -138,8 +138,8 @@ def numbers_in(text: str) -> list[float]:
     for m in _TIMES.finditer(text):
         found.append(float(m.group(1)))
     for m in _CLOCK.finditer(text):
-        a, b, c = (int(g) if g else None for g in m.groups())
-        found.append(float(a * 3600 + b * 60 + c if c is not None else a * 60 + b))  # type: ignore[operator]
+        a, b, c = m.groups()
+        found.append(float(int(a) * 60 + int(b) if c is None else int(a) * 3600 + int(b) * 60 + int(c)))
     for pattern, x in _FRACTION_WORDS.items():
         if re.search(pattern, text, re.IGNORECASE):
             found.append(x)
